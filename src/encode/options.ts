@@ -1,0 +1,206 @@
+/**
+ * The pure half of the encoder: option validation with messages that say how to fix the call, defaults in one
+ * place, the codec/container choice and the file's metadata tags. Imports nothing from the platform, so it runs
+ * in Node tests.
+ */
+import type { MetadataTags } from 'mediabunny';
+import type { ClipCodec, ClipEncoderOptions, ClipFormat, ClipMetadata, CodecProbe, CodecSupport } from './types';
+
+/** Preference per container: H.264 first for MP4 because it plays everywhere (Safari, QuickTime, phones). */
+export const MP4_CODECS: readonly ClipCodec[] = ['avc', 'vp9', 'av1'];
+export const WEBM_CODECS: readonly ClipCodec[] = ['vp9', 'vp8', 'av1'];
+
+export const GENERATOR = 'kinema';
+export const DEFAULT_WATERMARK_TEXT = 'kinema';
+
+export const LIMITS = {
+  minSide: 2,
+  maxSide: 4096,
+  maxFps: 120,
+  maxFrames: 10_000,
+  // Below ~160 kbit/s Chromium's H.264 encoder writes level 1b (avc1.640c09) for small frames, which Chromium's
+  // own decoder then refuses; nothing that low would keep a clip's colours anyway.
+  minBitrate: 250_000,
+  maxBitrate: 200_000_000,
+  maxWatermarkLength: 64,
+} as const;
+
+/**
+ * Bits per pixel per frame for the default bitrate. Generated clips are tiny (often 32×32 upscaled 4–8×) and
+ * short, so size is cheap and colour fidelity is what matters: about 1 bit per pixel keeps flat regions within a
+ * few code values, where the encoders' own defaults (~0.1 bpp) smear small, saturated details.
+ */
+const BITS_PER_PIXEL = 1;
+const MIN_DEFAULT_BITRATE = 1_000_000;
+const MAX_DEFAULT_BITRATE = 20_000_000;
+
+export function defaultBitrate(width: number, height: number, fps: number): number {
+  const wanted = Math.round(width * height * fps * BITS_PER_PIXEL);
+  return Math.min(MAX_DEFAULT_BITRATE, Math.max(MIN_DEFAULT_BITRATE, wanted));
+}
+
+export interface ResolvedOptions {
+  format: ClipFormat;
+  width: number;
+  height: number;
+  fps: number;
+  numFrames: number;
+  metadata: ClipMetadata;
+  /** The watermark text, or null for none. */
+  watermark: string | null;
+  signal: AbortSignal | undefined;
+  bitrate: number;
+  probe: CodecProbe | undefined;
+}
+
+const FORMATS: readonly ClipFormat[] = ['mp4', 'webm'];
+
+/** Throws TypeError/RangeError for a bad call; returns the options with defaults filled in. */
+export function resolveClipEncoderOptions(options: ClipEncoderOptions): ResolvedOptions {
+  if (typeof options !== 'object' || options === null) throw new TypeError('createClipEncoder needs an options object');
+  const { format, width, height, fps, numFrames } = options;
+  if (!FORMATS.includes(format)) {
+    throw new TypeError(`format must be 'mp4' or 'webm' (got ${JSON.stringify(format)})`);
+  }
+  checkInteger('width', width, LIMITS.minSide, LIMITS.maxSide);
+  checkInteger('height', height, LIMITS.minSide, LIMITS.maxSide);
+  if (format === 'mp4') {
+    // H.264 (and our 4:2:0 encoders generally) need even sides; MP4 is for H.264, so say so up front rather
+    // than silently writing VP9-in-MP4 that Safari cannot play.
+    for (const [name, value] of [['width', width], ['height', height]] as const) {
+      if (value % 2 !== 0) {
+        throw new RangeError(
+          `${name} must be even for H.264 (got ${value}); use outputScale or an even ${name}, or format: 'webm'`,
+        );
+      }
+    }
+  }
+  if (typeof fps !== 'number' || !Number.isFinite(fps) || fps <= 0 || fps > LIMITS.maxFps) {
+    throw new RangeError(`fps must be a number in (0, ${LIMITS.maxFps}] (got ${String(fps)})`);
+  }
+  checkInteger('numFrames', numFrames, 1, LIMITS.maxFrames);
+  const metadata = checkMetadata(options.metadata);
+
+  let watermark: string | null = null;
+  if (options.watermark === true) watermark = DEFAULT_WATERMARK_TEXT;
+  else if (typeof options.watermark === 'string') {
+    const text = options.watermark.trim();
+    if (text.length === 0 || text.length > LIMITS.maxWatermarkLength) {
+      throw new RangeError(`watermark text must be 1..${LIMITS.maxWatermarkLength} characters (got ${text.length}); or pass true for "kinema"`);
+    }
+    watermark = text;
+  } else if (options.watermark !== undefined && options.watermark !== false) {
+    throw new TypeError('watermark must be a boolean or a string');
+  }
+
+  const signal = options.signal;
+  if (signal !== undefined && (typeof signal !== 'object' || signal === null || typeof signal.addEventListener !== 'function')) {
+    throw new TypeError('signal must be an AbortSignal');
+  }
+  let bitrate = defaultBitrate(width, height, fps);
+  if (options.bitrate !== undefined) {
+    checkInteger('bitrate', options.bitrate, LIMITS.minBitrate, LIMITS.maxBitrate);
+    bitrate = options.bitrate;
+  }
+  if (options.probe !== undefined && typeof options.probe !== 'function') {
+    throw new TypeError('probe must be a function like probeCodecs');
+  }
+  return { format, width, height, fps, numFrames, metadata, watermark, signal, bitrate, probe: options.probe };
+}
+
+function checkInteger(name: string, value: unknown, min: number, max: number): asserts value is number {
+  if (typeof value !== 'number' || !Number.isInteger(value)) {
+    throw new TypeError(`${name} must be an integer (got ${typeof value === 'number' ? value : typeof value})`);
+  }
+  if (value < min || value > max) throw new RangeError(`${name} must be in ${min}..${max} (got ${value})`);
+}
+
+function checkMetadata(metadata: unknown): ClipMetadata {
+  if (typeof metadata !== 'object' || metadata === null) {
+    throw new TypeError('metadata must be an object { prompt, seed, modelId, modelVersion, negativePrompt? }');
+  }
+  const m = metadata as Record<string, unknown>;
+  if (typeof m.prompt !== 'string') throw new TypeError('metadata.prompt must be a string');
+  if (m.negativePrompt !== undefined && typeof m.negativePrompt !== 'string') {
+    throw new TypeError('metadata.negativePrompt must be a string when given');
+  }
+  if (typeof m.seed !== 'number' || !Number.isSafeInteger(m.seed) || m.seed < 0) {
+    throw new RangeError(`metadata.seed must be a non-negative safe integer (got ${String(m.seed)})`);
+  }
+  for (const key of ['modelId', 'modelVersion'] as const) {
+    if (typeof m[key] !== 'string' || (m[key] as string).length === 0) {
+      throw new TypeError(`metadata.${key} must be a non-empty string`);
+    }
+  }
+  const result: ClipMetadata = {
+    prompt: m.prompt,
+    seed: m.seed,
+    modelId: m.modelId as string,
+    modelVersion: m.modelVersion as string,
+  };
+  if (typeof m.negativePrompt === 'string' && m.negativePrompt.length > 0) result.negativePrompt = m.negativePrompt;
+  return result;
+}
+
+export interface CodecChoice {
+  format: ClipFormat;
+  codec: ClipCodec;
+  fellBackToWebm: boolean;
+}
+
+/** The container and codec to write, or null when nothing can encode here. */
+export function chooseCodec(format: ClipFormat, support: CodecSupport): CodecChoice | null {
+  const first = (list: readonly ClipCodec[], available: readonly ClipCodec[]) => list.find((c) => available.includes(c));
+  if (format === 'mp4') {
+    const codec = first(MP4_CODECS, support.mp4);
+    if (codec) return { format: 'mp4', codec, fellBackToWebm: false };
+  }
+  const codec = first(WEBM_CODECS, support.webm);
+  return codec ? { format: 'webm', codec, fellBackToWebm: format === 'mp4' } : null;
+}
+
+/** What was tried, for the ENCODER_UNSUPPORTED message: "mp4 (avc, vp9, av1), webm (vp9, vp8, av1)". */
+export function describeTried(format: ClipFormat): string {
+  const webm = `webm (${WEBM_CODECS.join(', ')})`;
+  return format === 'mp4' ? `mp4 (${MP4_CODECS.join(', ')}), ${webm}` : webm;
+}
+
+/**
+ * The tags that say where a file came from. Human-readable title/description, a JSON comment for machines,
+ * and the container's software tag (MP4 `©too`, shown by ffprobe as `encoder`; Matroska `ENCODER`).
+ */
+export function buildMetadataTags(metadata: ClipMetadata, format: ClipFormat): MetadataTags {
+  const model = `${metadata.modelId} ${metadata.modelVersion}`;
+  const negative = metadata.negativePrompt ? `; negative prompt: ${metadata.negativePrompt}` : '';
+  const comment = JSON.stringify({
+    generator: GENERATOR,
+    prompt: metadata.prompt,
+    ...(metadata.negativePrompt ? { negativePrompt: metadata.negativePrompt } : {}),
+    seed: metadata.seed,
+    modelId: metadata.modelId,
+    modelVersion: metadata.modelVersion,
+  });
+  return {
+    title: metadata.prompt,
+    description: `Generated by ${GENERATOR} with ${model}, seed ${metadata.seed}. Prompt: ${metadata.prompt}${negative}`,
+    comment,
+    raw: format === 'mp4' ? { '©too': GENERATOR } : { ENCODER: GENERATOR },
+  };
+}
+
+/** `video/mp4; codecs="avc1.42c00b"` → `avc1.42c00b`. */
+export function codecFromMimeType(mimeType: string): string | null {
+  const match = /codecs="?([^",]+)/i.exec(mimeType);
+  return match ? match[1]!.trim() : null;
+}
+
+/** `avc1.PPCCLL` from an AVCDecoderConfigurationRecord (bytes 1–3: profile, constraint flags, level). */
+export function avcCodecStringFromAvcC(description: AllowSharedBufferSource | undefined): string | null {
+  if (!description) return null;
+  const bytes = ArrayBuffer.isView(description)
+    ? new Uint8Array(description.buffer, description.byteOffset, description.byteLength)
+    : new Uint8Array(description);
+  if (bytes.length < 4 || bytes[0] !== 1) return null;
+  const hex = (b: number) => b.toString(16).padStart(2, '0');
+  return `avc1.${hex(bytes[1]!)}${hex(bytes[2]!)}${hex(bytes[3]!)}`;
+}
