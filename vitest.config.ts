@@ -1,10 +1,11 @@
 import { defineConfig } from 'vitest/config';
 import { playwright } from '@vitest/browser-playwright';
 import { CHROMIUM_ARGS, findChromium } from './src/node/chromium.ts';
-import { crossOriginIsolation } from './vite.config.ts';
+import { crossOriginIsolation, sharedAliases } from './vite.config.ts';
 
 export default defineConfig({
   plugins: [crossOriginIsolation()],
+  resolve: { alias: sharedAliases },
   optimizeDeps: { exclude: ['onnxruntime-web'] },
   test: {
     reporters: ['default'],

@@ -1,6 +1,6 @@
-const status = document.querySelector<HTMLElement>('[data-testid="status"]');
-if (status) {
+const statusLine = document.querySelector<HTMLElement>('[data-testid="status"]');
+if (statusLine) {
   const gpu = 'gpu' in navigator ? 'WebGPU available' : 'WebGPU unavailable';
-  status.dataset.ready = 'true';
-  status.textContent = `Text to video, generated on this device. (${gpu}; cross-origin isolated: ${globalThis.crossOriginIsolated})`;
+  statusLine.dataset.ready = 'true';
+  statusLine.textContent = `Text to video, generated on this device. (${gpu}; cross-origin isolated: ${globalThis.crossOriginIsolated})`;
 }

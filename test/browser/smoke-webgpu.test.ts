@@ -5,7 +5,7 @@ async function runKernel(device: GPUDevice, a: number, x: Float32Array, y: Float
   const n = x.length;
   const storage = (data: Float32Array) => {
     const buffer = device.createBuffer({ size: data.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
-    device.queue.writeBuffer(buffer, 0, data);
+    device.queue.writeBuffer(buffer, 0, data as Float32Array<ArrayBuffer>);
     return buffer;
   };
   const params = device.createBuffer({ size: 8, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });

@@ -1,0 +1,147 @@
+/** The public types of kinema's API. Pure declarations: safe to import from anywhere. */
+import type { ProgressListener } from '../progress/events';
+import type { Capabilities } from '../runtime/capabilities';
+
+export type { Capabilities, WebGpuInfo } from '../runtime/capabilities';
+export type { ProgressEvent, ProgressListener, ComponentName, Stage, CloudState } from '../progress/events';
+
+export type BackendChoice = 'auto' | 'webgpu' | 'wasm' | 'cloud';
+export type UsedBackend = 'webgpu' | 'wasm' | 'cloud';
+export type OutputFormat = 'mp4' | 'webm' | 'frames';
+export type UpscaleFilter = 'nearest' | 'bilinear';
+export type WeightPreference = 'auto' | 'fp32' | 'fp16' | 'int8';
+export type CloudProvider = 'dashscope' | 'modelslab';
+
+export interface CloudOptions {
+  provider: CloudProvider;
+  /** Your kinema proxy (`npm run proxy`), which holds the provider keys. Keys never go to the browser. */
+  proxyUrl: string;
+  /** Sent as `Authorization: Bearer <token>` when the proxy requires one (KINEMA_PROXY_TOKEN). */
+  proxyToken?: string;
+  /** Provider model id, e.g. 'wan2.2-t2v-plus' or 'wan2.2'; the provider's default when absent. */
+  model?: string;
+  /** Overall bound on one cloud generation, in ms (default 10 minutes). */
+  timeoutMs?: number;
+}
+
+export interface Logger {
+  debug(...args: unknown[]): void;
+  info(...args: unknown[]): void;
+  warn(...args: unknown[]): void;
+  error(...args: unknown[]): void;
+}
+
+export interface GeneratorOptions {
+  /** A built-in model id (default 'kinema-micro') or a manifest URL (relative or absolute). */
+  model?: string;
+  /** Where built-in model ids are found: `<modelBaseUrl>/<id>/manifest.json`. Default: `models/` next to the page. */
+  modelBaseUrl?: string | URL;
+  /** 'auto' (default): WebGPU, else wasm (if allowWasm), else cloud (if `cloud` is configured). */
+  backend?: BackendChoice;
+  /** Whether 'auto' may run on wasm when WebGPU is missing or fails (default true). */
+  allowWasm?: boolean;
+  /** Weight variant preference (default 'auto': the smallest download that computes in fp32 unless shader-f16 allows fp16). */
+  weights?: WeightPreference;
+  /** The engine's worker: a Worker you made, a factory, or false to run in this thread (tests, Node). */
+  worker?: Worker | (() => Worker) | false;
+  /** Where model files are kept: the Cache API (default; falls back to memory with a warning) or memory only. */
+  cache?: 'cache-api' | 'memory';
+  /** Cloud fallback / cloud backend settings. */
+  cloud?: CloudOptions;
+  /** Diagnostics sink; default none. */
+  logger?: Logger | false;
+}
+
+export interface GenerateRequest {
+  prompt: string;
+  negativePrompt?: string;
+  /** 0..4294967295; random when absent, and always reported back in the result. */
+  seed?: number;
+  steps?: number;
+  guidanceScale?: number;
+  numFrames?: number;
+  fps?: number;
+  width?: number;
+  height?: number;
+  /** 'mp4' (default), 'webm', or 'frames' (raw RGBA frames, no encoder needed). */
+  format?: OutputFormat;
+  /** Integer upscale of the model's output for viewing (1..16, default 1). */
+  outputScale?: number;
+  outputFilter?: UpscaleFilter;
+  /** Emit a `preview` event every N denoising steps (0 = never, the default). */
+  previewEvery?: number;
+  /** Also return the RGBA frames with an encoded video. */
+  returnFrames?: boolean;
+  /** Draw a small visible mark into the frames (off by default); a string sets the text. */
+  watermark?: boolean | string;
+  /** Extra provider fields for cloud generation (e.g. DashScope `shot_type`). */
+  providerOptions?: Record<string, unknown>;
+}
+
+export interface CallOptions {
+  signal?: AbortSignal;
+  onProgress?: ProgressListener;
+}
+
+export interface StageTimings {
+  loadMs: number;
+  encodeTextMs: number;
+  denoiseMs: number;
+  decodeMs: number;
+  encodeMs: number;
+  totalMs: number;
+  /** From the start of generate() to the first preview event, when previews were asked for. */
+  firstPreviewMs?: number;
+  /** Sum of the bare onnxruntime session.run times inside this generation. */
+  sessionRunMs?: number;
+}
+
+export interface GenerateResult {
+  /** The encoded clip; null when format is 'frames'. */
+  video: Blob | null;
+  format: OutputFormat;
+  mimeType: string | null;
+  /** Full codec string, e.g. 'avc1.42001f'; null for frames or when unknown. */
+  codec: string | null;
+  width: number;
+  height: number;
+  numFrames: number;
+  fps: number;
+  seed: number;
+  steps: number;
+  guidanceScale: number;
+  backend: UsedBackend;
+  model: string;
+  modelVersion?: string;
+  provider?: CloudProvider;
+  timings: StageTimings;
+  /** RGBA8 frames (width × height × 4 bytes each) when format is 'frames' or returnFrames was set. */
+  frames?: Uint8Array[];
+  /** Things the caller should know: unknown words, a size snapped by a provider, a codec fallback. */
+  warnings: string[];
+  /** GPU→CPU read-backs during the denoising loop (0 on WebGPU: latents stay on the GPU). */
+  readbacksDuringDenoise?: number;
+}
+
+export type GeneratorState = 'idle' | 'loading' | 'ready' | 'generating' | 'disposed';
+
+export interface LoadResult {
+  backend: UsedBackend;
+  model: string;
+  modelVersion?: string;
+  /** Bytes of model files fetched over the network in this load (0 when all came from the cache). */
+  downloadedBytes: number;
+  totalBytes: number;
+  loadMs: number;
+}
+
+export interface VideoGenerator {
+  readonly state: GeneratorState;
+  capabilities(): Promise<Capabilities>;
+  load(options?: CallOptions): Promise<LoadResult>;
+  generate(request: GenerateRequest, options?: CallOptions): Promise<GenerateResult>;
+  isCached(): Promise<boolean>;
+  clearCache(): Promise<void>;
+  dispose(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}

@@ -1,0 +1,63 @@
+/**
+ * The Engine interface: what the worker exposes and what the main thread calls. The in-process engine
+ * (`createEngine`) and the worker client (`connectWorkerEngine`) both implement it, so tests and users can
+ * swap one for the other. Pure declarations.
+ */
+import type { GenerateResult, OutputFormat, UpscaleFilter, WeightPreference } from '../api/types';
+import type { ProgressListener } from '../progress/events';
+import type { Capabilities } from '../runtime/capabilities';
+
+export interface EngineLoadSpec {
+  manifestUrl: string;
+  /** 'auto': WebGPU when an adapter meets the model's needs, else wasm (when allowWasm). */
+  backend: 'auto' | 'webgpu' | 'wasm';
+  allowWasm: boolean;
+  weights: WeightPreference;
+  cache: 'cache-api' | 'memory';
+}
+
+/** A request with every default filled in and validated by the main thread. */
+export interface EngineGenerateSpec {
+  prompt: string;
+  negativePrompt: string;
+  seed: number;
+  steps: number;
+  guidanceScale: number;
+  numFrames: number;
+  fps: number;
+  width: number;
+  height: number;
+  format: OutputFormat;
+  outputScale: number;
+  outputFilter: UpscaleFilter;
+  previewEvery: number;
+  returnFrames: boolean;
+  watermark: boolean | string;
+}
+
+export interface EngineLoadInfo {
+  backend: 'webgpu' | 'wasm';
+  model: string;
+  modelVersion: string;
+  variants: Record<string, string>;
+  downloadedBytes: number;
+  totalBytes: number;
+  loadMs: number;
+  warnings: string[];
+}
+
+export interface CachedModelInfo {
+  id: string;
+  version: string;
+  bytes: number;
+}
+
+export interface Engine {
+  capabilities(): Promise<Capabilities>;
+  load(spec: EngineLoadSpec, onProgress?: ProgressListener, signal?: AbortSignal): Promise<EngineLoadInfo>;
+  generate(spec: EngineGenerateSpec, onProgress?: ProgressListener, signal?: AbortSignal): Promise<GenerateResult>;
+  isCached(spec: EngineLoadSpec): Promise<boolean>;
+  clearCache(spec: EngineLoadSpec): Promise<void>;
+  cachedModels(cache: 'cache-api' | 'memory'): Promise<CachedModelInfo[]>;
+  dispose(): Promise<void>;
+}

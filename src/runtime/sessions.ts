@@ -1,0 +1,44 @@
+/**
+ * onnxruntime sessions for a model's three components: created one at a time (on WebGPU each
+ * creation compiles shaders, and one at a time keeps peak memory down), outputs left on the GPU
+ * when the backend is WebGPU, released in the manifest's declared order.
+ */
+import { KinemaError } from '../errors';
+import type { ComponentName } from '../progress/events';
+import type { InferenceSession } from 'onnxruntime-web';
+import type { Ort } from './ort';
+
+export type LocalBackend = 'webgpu' | 'wasm';
+
+export interface ComponentFiles {
+  /** The .onnx graph. */
+  model: Uint8Array;
+  /** ONNX external-data files, under the names the graph refers to. */
+  externalData: { path: string; data: Uint8Array }[];
+}
+
+export type Session = InferenceSession;
+
+export async function createComponentSession(ort: Ort, backend: LocalBackend, component: ComponentName, files: ComponentFiles): Promise<Session> {
+  const options: Parameters<Ort['InferenceSession']['create']>[1] = {
+    executionProviders: [backend],
+    graphOptimizationLevel: 'all',
+    // Keep every output where the next consumer is: on the GPU for WebGPU, so latents never round-trip.
+    preferredOutputLocation: backend === 'webgpu' ? 'gpu-buffer' : 'cpu',
+    ...(files.externalData.length > 0 ? { externalData: files.externalData.map(({ path, data }) => ({ path, data })) } : {}),
+  };
+  try {
+    return await ort.InferenceSession.create(files.model, options);
+  } catch (error) {
+    const message = (error as Error)?.message ?? String(error);
+    const code = /out of memory|allocation failed|OOM/i.test(message) ? 'OUT_OF_MEMORY' : 'BACKEND_FAILED';
+    throw new KinemaError(code, `onnxruntime could not create the ${component} session on ${backend}: ${message}`, { cause: error, details: { component, backend } });
+  }
+}
+
+/** The GPU device onnxruntime created for its WebGPU backend; our kernels must run on the same device. */
+export async function ortGpuDevice(ort: Ort): Promise<GPUDevice> {
+  const device = await (ort.env.webgpu.device as unknown as Promise<GPUDevice>);
+  if (!device) throw new KinemaError('WEBGPU_UNAVAILABLE', 'onnxruntime did not expose its WebGPU device');
+  return device;
+}

@@ -1,0 +1,76 @@
+/**
+ * Prompt tokenization through @huggingface/transformers' AutoTokenizer, fed from the manifest's
+ * files that the loader already downloaded and verified — never from a remote hub.
+ */
+import { KinemaError } from '../errors';
+import type { Ort } from './ort';
+
+export interface EncodedPrompts {
+  /** int64 [batch, maxLength] */
+  inputIds: BigInt64Array;
+  attentionMask: BigInt64Array;
+  batch: number;
+  maxLength: number;
+  /** Words of each prompt that the vocabulary does not know (they became [UNK]). */
+  unknownWords: string[][];
+}
+
+export interface PromptTokenizer {
+  encode(prompts: string[]): EncodedPrompts;
+}
+
+interface HfTokenizer {
+  (texts: string[], options: Record<string, unknown>): { input_ids: { data: BigInt64Array }; attention_mask: { data: BigInt64Array } };
+  tokenize(text: string): string[];
+  unk_token?: string | null;
+}
+
+// transformers.js configuration is global to its module; this worker is its only user, and loads run
+// one at a time (the engine serializes them), so the files for the load in progress are kept here.
+let servedFiles: Map<string, Uint8Array> | undefined;
+const LOCAL_ROOT = 'https://kinema.local/tokenizers/';
+
+export async function loadTokenizer(ort: Ort, modelKey: string, files: Map<string, Uint8Array>, maxLength: number): Promise<PromptTokenizer> {
+  for (const required of ['tokenizer.json', 'tokenizer_config.json']) {
+    if (!files.has(required)) {
+      throw new KinemaError('INVALID_MANIFEST', `the manifest's tokenizer.files must include ${required}`, { details: { field: 'tokenizer.files' } });
+    }
+  }
+  (globalThis as Record<symbol, unknown>)[Symbol.for('onnxruntime')] = ort;
+  const transformers = await import('@huggingface/transformers');
+  const { env, AutoTokenizer } = transformers;
+  env.allowRemoteModels = false;
+  env.allowLocalModels = true;
+  env.localModelPath = LOCAL_ROOT;
+  env.useBrowserCache = false;
+  env.useCustomCache = false;
+  env.useWasmCache = false;
+  env.fetch = async (input: string | URL) => {
+    const url = String(input);
+    const name = url.startsWith(LOCAL_ROOT) ? url.slice(LOCAL_ROOT.length).split('/').slice(1).join('/') : '';
+    const bytes = servedFiles?.get(name);
+    if (!bytes) return new Response(null, { status: 404, statusText: 'Not Found' });
+    return new Response(bytes.slice().buffer, { status: 200, headers: { 'content-type': 'application/json', 'content-length': String(bytes.byteLength) } });
+  };
+  servedFiles = files;
+  let tokenizer: HfTokenizer;
+  try {
+    tokenizer = (await AutoTokenizer.from_pretrained(encodeURIComponent(modelKey), { local_files_only: true })) as unknown as HfTokenizer;
+  } catch (error) {
+    throw new KinemaError('INVALID_MANIFEST', `the model's tokenizer files could not be loaded: ${(error as Error).message}`, { cause: error });
+  } finally {
+    servedFiles = undefined;
+  }
+  const unk = tokenizer.unk_token ?? '[UNK]';
+  return {
+    encode(prompts: string[]): EncodedPrompts {
+      const out = tokenizer(prompts, { padding: 'max_length', max_length: maxLength, truncation: true, add_special_tokens: true });
+      const unknownWords = prompts.map((prompt) => {
+        // CJK characters are words of their own (as the BERT pre-tokenizer splits them); the rest split on spaces.
+        const words = prompt.match(/[\u3400-\u9fff\uf900-\ufaff]|[^\s\u3400-\u9fff\uf900-\ufaff]+/g) ?? [];
+        return [...new Set(words.filter((word) => tokenizer.tokenize(word).includes(unk)))];
+      });
+      return { inputIds: out.input_ids.data, attentionMask: out.attention_mask.data, batch: prompts.length, maxLength, unknownWords };
+    },
+  };
+}
