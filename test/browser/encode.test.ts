@@ -174,6 +174,7 @@ describe('round trip through mediabunny', () => {
     expect(back.tags.description).toContain('seed 1234');
     expect(JSON.parse(back.tags.comment!)).toEqual({ generator: 'kinema', ...METADATA });
     expect(back.tags.raw?.[format === 'mp4' ? '©too' : 'ENCODER']).toBe('kinema');
+    if (format === 'mp4') expect(back.tags.raw?.desc).toBe(back.tags.description);
 
     expect(back.frames).toHaveLength(numFrames);
     back.frames.forEach((decoded, i) => {

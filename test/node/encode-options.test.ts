@@ -118,7 +118,8 @@ describe('buildMetadataTags', () => {
   });
 
   it('uses each container\'s software tag', () => {
-    expect(buildMetadataTags(metadata, 'mp4').raw).toEqual({ '©too': 'kinema' });
+    const mp4 = buildMetadataTags(metadata, 'mp4');
+    expect(mp4.raw).toEqual({ '©too': 'kinema', desc: mp4.description });
     expect(buildMetadataTags(metadata, 'webm').raw).toEqual({ ENCODER: 'kinema' });
   });
 });
