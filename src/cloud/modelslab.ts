@@ -27,7 +27,7 @@ export function modelsLabMessageKind(message: string | undefined, status?: numbe
   if (/rate limit|too many requests|slow down/.test(m)) return 'rate_limit';
   if (/not found|no such|invalid id|does not exist|expired/.test(m)) return 'not_found';
   if (status !== undefined && status !== 200) return kindForStatus(status);
-  if (/required|invalid|must be|should be|exceed|maximum|minimum/.test(m)) return 'invalid_request';
+  if (/required|invalid|must (not )?be|should be|exceed|maximum|minimum|greater than|less than|field/.test(m)) return 'invalid_request';
   return 'server';
 }
 
