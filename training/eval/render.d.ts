@@ -1,0 +1,2 @@
+// Types live in render.d.mts (TypeScript resolves a .mjs import to .d.mts); this file serves tools that look for .d.ts.
+export * from './render.mjs';
