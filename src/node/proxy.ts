@@ -380,7 +380,7 @@ export function createProxyServer(config: ProxyConfig = {}): Server {
     res.end(text);
   }
 
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<number> {
+  async function handle(req: IncomingMessage, res: ServerResponse, client: string): Promise<number> {
     const method = req.method ?? 'GET';
     const origin = typeof req.headers.origin === 'string' ? req.headers.origin : undefined;
     if (origin !== undefined) {
@@ -407,7 +407,7 @@ export function createProxyServer(config: ProxyConfig = {}): Server {
       res.end(text);
       return 200;
     }
-    const retryAfter = takeToken(req.socket.remoteAddress ?? 'unknown');
+    const retryAfter = takeToken(client);
     if (retryAfter !== undefined) {
       throw new ProxyRefusal(429, 'PROXY_RATE_LIMITED', 'too many requests from this client', { 'Retry-After': String(retryAfter) });
     }
@@ -424,7 +424,8 @@ export function createProxyServer(config: ProxyConfig = {}): Server {
   return createServer((req, res) => {
     const started = now();
     const path = (req.url ?? '/').split('?')[0]; // never log the query: it can carry a signed URL
-    handle(req, res)
+    const client = req.socket.remoteAddress ?? 'unknown';
+    handle(req, res, client)
       .catch((error: unknown) => {
         const refusal =
           error instanceof ProxyRefusal ? error : new ProxyRefusal(500, 'PROXY_INTERNAL', 'the proxy failed; see its log');
@@ -434,7 +435,10 @@ export function createProxyServer(config: ProxyConfig = {}): Server {
         req.resume();
         return refusal.status;
       })
-      .then((status) => log(`${req.method} ${path} ${status} ${now() - started}ms ${req.socket.remoteAddress ?? ''}`));
+      .then((status) => log(`${req.method} ${path} ${status} ${now() - started}ms ${client}`))
+      .catch(() => {
+        // A throwing logger must not crash the server.
+      });
   });
 }
 
