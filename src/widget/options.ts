@@ -1,0 +1,95 @@
+/**
+ * Turning the text of form fields and element attributes into `GeneratorOptions` and a `GenerateRequest`.
+ * Pure: no DOM. Validation is the library's own (`resolveOptions`, `checkRequestShape`); this module only
+ * parses text and turns a caller mistake into a KinemaError('INVALID_REQUEST') that names the field, so a
+ * page or a custom element can show it instead of throwing.
+ */
+import { checkRequestShape, resolveOptions } from '../api/validate';
+import type { GenerateRequest, GeneratorOptions } from '../api/types';
+import { KinemaError } from '../errors';
+
+export interface GeneratorFields {
+  /** A model id or manifest URL; empty → kinema-micro. */
+  model?: string | null;
+  /** 'auto' | 'webgpu' | 'wasm' | 'cloud'; empty → auto. */
+  backend?: string | null;
+  /** Cloud provider ('dashscope' | 'modelslab'); empty → dashscope when a proxy URL is given. */
+  provider?: string | null;
+  /** The kinema proxy for cloud generation; empty → no cloud. */
+  proxyUrl?: string | null;
+}
+
+export interface RequestFields {
+  prompt?: string | null;
+  negativePrompt?: string | null;
+  /** Empty, or when `randomSeed` is true: a fresh random seed chosen by the library. */
+  seed?: string | null;
+  randomSeed?: boolean;
+  steps?: string | null;
+  guidanceScale?: string | null;
+  numFrames?: string | null;
+  fps?: string | null;
+  outputScale?: string | null;
+  previewEvery?: number;
+}
+
+const blank = (value: string | null | undefined) => value === undefined || value === null || value.trim() === '';
+
+const OPTION_FIELDS: Readonly<Record<string, string>> = { 'cloud.provider': 'provider', 'cloud.proxyUrl': 'proxy-url', modelBaseUrl: 'model' };
+
+function invalid(field: string, error: unknown): KinemaError {
+  const message = error instanceof Error ? error.message : String(error);
+  return new KinemaError('INVALID_REQUEST', `${field}: ${message}`, { details: { field }, cause: error });
+}
+
+/** Options for createVideoGenerator; models are looked up in `models/` next to the page. Throws INVALID_REQUEST. */
+export function generatorOptionsFrom(fields: GeneratorFields, pageUrl: string): GeneratorOptions {
+  const options: GeneratorOptions = { modelBaseUrl: new URL('models/', pageUrl).href };
+  if (!blank(fields.model)) options.model = fields.model!.trim();
+  if (!blank(fields.backend)) options.backend = fields.backend!.trim() as GeneratorOptions['backend'];
+  if (!blank(fields.proxyUrl)) {
+    options.cloud = { provider: (blank(fields.provider) ? 'dashscope' : fields.provider!.trim()) as 'dashscope', proxyUrl: fields.proxyUrl!.trim() };
+  } else if (!blank(fields.provider) && options.backend === 'cloud') {
+    throw new KinemaError('INVALID_REQUEST', 'proxy-url: cloud generation needs the URL of your kinema proxy (npm run proxy)', { details: { field: 'proxy-url' } });
+  }
+  try {
+    resolveOptions(options, pageUrl);
+  } catch (error) {
+    // resolveOptions names the option first ("backend must be one of …", "cloud.proxyUrl must be …").
+    const option = /^[\w.]+/.exec(error instanceof Error ? error.message : '')?.[0] ?? 'options';
+    throw invalid(OPTION_FIELDS[option] ?? option, error);
+  }
+  return options;
+}
+
+function number(field: string, value: string | null | undefined): number | undefined {
+  if (blank(value)) return undefined;
+  const n = Number(value!.trim());
+  if (!Number.isFinite(n)) throw new KinemaError('INVALID_REQUEST', `${field} must be a number; got ${JSON.stringify(value)}`, { details: { field } });
+  return n;
+}
+
+/** A request from form text; empty fields take the model's defaults. Throws INVALID_REQUEST. */
+export function requestFrom(fields: RequestFields): GenerateRequest {
+  const request: Record<string, unknown> = { prompt: (fields.prompt ?? '').trim() };
+  if (!blank(fields.negativePrompt)) request.negativePrompt = fields.negativePrompt!.trim();
+  const numeric: [keyof GenerateRequest, string, string | null | undefined][] = [
+    ['steps', 'steps', fields.steps],
+    ['guidanceScale', 'guidance', fields.guidanceScale],
+    ['numFrames', 'frames', fields.numFrames],
+    ['fps', 'fps', fields.fps],
+    ['outputScale', 'output scale', fields.outputScale],
+  ];
+  if (!fields.randomSeed) numeric.unshift(['seed', 'seed', fields.seed]);
+  for (const [key, label, text] of numeric) {
+    const value = number(label, text);
+    if (value !== undefined) request[key] = value;
+  }
+  if (fields.previewEvery !== undefined) request.previewEvery = fields.previewEvery;
+  try {
+    return checkRequestShape(request);
+  } catch (error) {
+    const field = /^(\w+)/.exec((error as Error).message)?.[1] ?? 'request';
+    throw invalid(field, error);
+  }
+}
