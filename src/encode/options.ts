@@ -26,9 +26,11 @@ export const LIMITS = {
 } as const;
 
 /**
- * Bits per pixel per frame for the default bitrate. Generated clips are tiny (often 32×32 upscaled 4–8×) and
- * short, so size is cheap and colour fidelity is what matters: about 1 bit per pixel keeps flat regions within a
- * few code values, where the encoders' own defaults (~0.1 bpp) smear small, saturated details.
+ * Bits per pixel per frame for the default bitrate: a generous ceiling, since clips are tiny and short and
+ * colour fidelity matters more than bytes. Measured in Chromium on a 32×32 random clip upscaled to 128×128:
+ * H.264 and VP9 in VBR mode use far less than asked from 250 kbit/s up (mean abs error ~1.2–2.2 either way),
+ * while a binding budget hurts (60 kbit/s → error ~4.3, 20 kbit/s → ~9). Scaling with pixels keeps larger or
+ * busier clips from being starved.
  */
 const BITS_PER_PIXEL = 1;
 const MIN_DEFAULT_BITRATE = 1_000_000;

@@ -236,6 +236,32 @@ describe('round trip through mediabunny', () => {
     });
   });
 
+  it.each(['mp4', 'webm'] as const)('keeps the colours of a 32×32 clip upscaled 4× (%s, default bitrate)', async (format) => {
+    // Nearest-upscaled random saturated pixels: the hardest realistic input (sharp edges every 4 px).
+    const side = 32;
+    const factor = 4;
+    const size = side * factor;
+    let state = 12345;
+    const random = () => ((state = (state * 1103515245 + 12345) >>> 0) >>> 8) & 0xff;
+    const palette = Array.from({ length: (side + 8) * side }, () => [random(), random(), random()]);
+    const frames = Array.from({ length: 8 }, (_, i) => {
+      const rgba = new Uint8Array(size * size * 4);
+      for (let y = 0; y < size; y++) {
+        for (let x = 0; x < size; x++) {
+          const c = palette[Math.floor(y / factor) * (side + 8) + Math.floor(x / factor) + i]!;
+          rgba.set([c[0]!, c[1]!, c[2]!, 255], (y * size + x) * 4);
+        }
+      }
+      return rgba;
+    });
+    const encoder = await createClipEncoder({ format, width: size, height: size, fps: 8, numFrames: 8, metadata: METADATA });
+    for (const [i, rgba] of frames.entries()) await encoder.addFrame(rgba, i);
+    const back = await readBack((await encoder.finalize()).blob);
+    const errors = back.frames.map((decoded, i) => meanAbsError(decoded, frames[i]!, size, () => true));
+    console.info(`${format} 32×32→128×128 noise: mean abs error per frame ${errors.map((e) => e.toFixed(2)).join(' ')}`);
+    for (const e of errors) expect(e).toBeLessThan(6);
+  });
+
   it('encodes 8 frames of 128×128 quickly enough to not matter next to generation', async () => {
     const clip = makeClip(128, 128, 8);
     const started = performance.now();
@@ -290,6 +316,28 @@ describe('failures and lifecycle', () => {
     }).catch((e: unknown) => e);
     expect(isKinemaError(error, 'ENCODER_UNSUPPORTED')).toBe(true);
     expect((error as Error).message).toContain('isConfigSupported exploded');
+  });
+
+  it('an encoder that fails mid-way rejects with ENCODE_FAILED and stays failed', async () => {
+    const Original = globalThis.VideoEncoder;
+    restoreEncoder = () => { globalThis.VideoEncoder = Original; };
+    globalThis.VideoEncoder = class extends Original {
+      override encode(frame: VideoFrame, options?: VideoEncoderEncodeOptions): void {
+        if (frame.timestamp > 0) throw new DOMException('simulated encoder crash', 'EncodingError');
+        super.encode(frame, options);
+      }
+    };
+    const clip = makeClip(64, 64, 8);
+    const encoder = await createClipEncoder({ format: 'mp4', width: 64, height: 64, fps: 8, numFrames: 8, metadata: METADATA });
+    await encoder.addFrame(clip.frames[0]!, 0);
+    const error = await encoder.addFrame(clip.frames[1]!, 1).catch((e: unknown) => e);
+    expect(isKinemaError(error, 'ENCODE_FAILED')).toBe(true);
+    expect((error as Error).message).toContain('simulated encoder crash');
+    expect(encoder.state).toBe('failed');
+    await expect(encoder.addFrame(clip.frames[2]!, 2)).rejects.toBe(error);
+    await expect(encoder.finalize()).rejects.toBe(error);
+    await encoder.cancel();
+    expect(encoder.state).toBe('canceled');
   });
 
   it('throws argument errors at once, before probing or encoding', () => {
