@@ -159,13 +159,14 @@ export async function runCloudJob(adapter: ProviderAdapter, request: CloudReques
     snapshot = await attempt('submit', () => adapter.submit(job, ctx));
     const submittedAt = clock.now();
     const taskId = snapshot.taskId;
-    emit(snapshot.state);
+    // 'succeeded' is only announced once the bytes are here, so overall reaches 1 exactly once, at the end.
+    if (snapshot.state !== 'succeeded') emit(snapshot.state);
     let polls = 0;
     while (!isTerminal(snapshot.state)) {
       await wait(nextPollDelay(adapter, snapshot, polls));
       snapshot = await attempt('poll', () => adapter.poll(taskId, ctx));
       polls++;
-      emit(snapshot.state);
+      if (snapshot.state !== 'succeeded') emit(snapshot.state);
     }
     if (snapshot.state !== 'succeeded') throw terminalError(provider, snapshot);
     const generatedAt = clock.now();
