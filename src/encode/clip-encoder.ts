@@ -55,6 +55,7 @@ class MediabunnyClipEncoder implements ClipEncoder {
   #queue: Promise<void> = Promise.resolve();
   #failure: KinemaError | null = null;
   #codecString: string | null = null;
+  #canceling: Promise<void> | null = null;
   readonly #options: ResolvedOptions;
   readonly #watermarker: Watermarker | null;
   readonly #target = new BufferTarget();
@@ -170,13 +171,15 @@ class MediabunnyClipEncoder implements ClipEncoder {
     }, 'finalize').then(() => result!);
   }
 
-  async cancel(): Promise<void> {
-    if (this.#state === 'finalized' || this.#state === 'canceled') return;
+  cancel(): Promise<void> {
+    if (this.#canceling) return this.#canceling; // a second call waits for the same release
+    if (this.#state === 'finalized') return Promise.resolve();
     const wasFailed = this.#state === 'failed';
     this.#state = 'canceled';
     this.#detach();
     // Closes the WebCodecs encoder and drops queued frames; nothing lingers after this resolves.
-    if (!wasFailed) await this.#output.cancel().catch(() => undefined);
+    this.#canceling = wasFailed ? Promise.resolve() : this.#output.cancel().catch(() => undefined);
+    return this.#canceling;
   }
 
   /** Runs `work` after everything queued before it; failures become KinemaErrors and close the encoder. */

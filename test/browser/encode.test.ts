@@ -411,7 +411,8 @@ describe('failures and lifecycle', () => {
     expect(isKinemaError(error, 'ABORTED')).toBe(true);
     expect((error as Error).message).toContain('user pressed stop');
     expect(encoder.state).toBe('canceled');
-    await Promise.resolve();
+    await encoder.cancel(); // resolves once the abort's own cancel has released everything
+    expect(tracked.instances.length).toBeGreaterThan(0);
     expect(tracked.instances.every((e) => e.state === 'closed')).toBe(true);
   });
 
