@@ -15,6 +15,8 @@ export type ProgressDownload = Without<Extract<ProgressEvent, { type: 'download'
 export type ProgressWarning = Without<Extract<ProgressEvent, { type: 'warning' }>, 'overall'>;
 /** What the loader reports, before the tracker adds `overall`. */
 export type LoadEvent = ProgressDownload | ProgressWarning;
+/** Any event as a stage reports it, before the tracker adds `overall` (see `emit`). */
+export type StageEvent = ProgressEvent extends infer E ? (E extends { type: 'done' } ? never : Omit<E, 'overall'>) : never;
 
 export type TrackedStage = 'download' | 'compile' | 'encode-text' | 'denoise' | 'decode' | 'encode';
 
@@ -53,14 +55,19 @@ export class ProgressTracker {
   private lastDownloadAt = -Infinity;
   private lastDownloadFile: string | undefined;
 
+  private readonly listener: ProgressListener;
+
+  /** `listener` may be undefined (nobody is listening): the tracker still keeps state, cheaply. */
   constructor(
+    listener: ProgressListener | undefined,
     plan: readonly StagePlan[],
-    private readonly listener: ProgressListener,
     private readonly options: ProgressTrackerOptions = {},
   ) {
-    if (typeof listener !== 'function') throw new TypeError('ProgressTracker: listener must be a function');
+    if (listener !== undefined && typeof listener !== 'function') throw new TypeError('ProgressTracker: listener must be a function or undefined');
+    if (!Array.isArray(plan)) throw new TypeError('ProgressTracker: plan must be an array of { stage, total, weight? }');
+    this.listener = listener ?? (() => undefined);
     const seen = new Set<TrackedStage>();
-    this.stages = plan.map((p) => {
+    this.stages = plan.map((p: StagePlan) => {
       if (!(p.stage in DEFAULT_STAGE_WEIGHTS)) throw new TypeError(`ProgressTracker: unknown stage ${JSON.stringify(p.stage)}`);
       if (seen.has(p.stage)) throw new TypeError(`ProgressTracker: stage "${p.stage}" is declared twice`);
       seen.add(p.stage);
@@ -92,7 +99,7 @@ export class ProgressTracker {
     if (interval > 0 && !changedFile && !last && now - this.lastDownloadAt < interval) return;
     this.lastDownloadAt = now;
     this.lastDownloadFile = file;
-    this.emit({ type: 'download', file, loaded: clamped, total: state.plan.total, fromCache, overall: this.compute() });
+    this.send({ type: 'download', file, loaded: clamped, total: state.plan.total, fromCache, overall: this.compute() });
   }
 
   /** Feeds a loader event (download or warning) through the tracker. */
@@ -108,15 +115,17 @@ export class ProgressTracker {
     const clamped = clamp(index, 0, state.plan.total);
     if (clamped < state.value) return;
     state.value = clamped;
-    this.emit({ type: 'compile', component, index, total: state.plan.total, overall: this.compute() });
+    this.send({ type: 'compile', component, index, total: state.plan.total, overall: this.compute() });
   }
 
   /**
    * Progress in a counted stage: `done` units of the declared total finished (1-based: step 1 means the
    * first step is complete). `encode-text` takes 0 (started) or 1 (finished). A `total` given here
-   * replaces the declared one (the overall fraction still never decreases).
+   * replaces the declared one (the overall fraction still never decreases). `compile` and `download`
+   * only advance here, without an event: their events name a component or file, see `compile` and
+   * `download`.
    */
-  stage(stage: 'encode-text' | 'denoise' | 'decode' | 'encode', done: number, total?: number): void {
+  stage(stage: TrackedStage, done: number, total?: number): void {
     const state = this.enter(stage);
     if (!state || this.finished) return;
     if (total !== undefined && Number.isFinite(total) && total > 0) state.plan.total = total; // the caller knows better than the plan
@@ -124,9 +133,10 @@ export class ProgressTracker {
     if (clamped < state.value || (clamped === state.value && clamped !== 0)) return;
     state.value = clamped;
     const overall = this.compute();
-    if (stage === 'encode-text') this.emit({ type: 'encode-text', overall });
-    else if (stage === 'denoise') this.emit({ type: 'denoise', step: clamped, total: state.plan.total, overall });
-    else this.emit({ type: stage, frame: clamped, total: state.plan.total, overall });
+    if (stage === 'compile' || stage === 'download') return;
+    if (stage === 'encode-text') this.send({ type: 'encode-text', overall });
+    else if (stage === 'denoise') this.send({ type: 'denoise', step: clamped, total: state.plan.total, overall });
+    else this.send({ type: stage, frame: clamped, total: state.plan.total, overall });
   }
 
   /** Marks a stage (and all before it) finished without an event of its own. */
@@ -138,17 +148,36 @@ export class ProgressTracker {
 
   warning(code: ProgressWarning['code'], message: string, details?: Record<string, unknown>): void {
     if (this.finished) return;
-    this.emit({ type: 'warning', code, message, ...(details ? { details } : {}), overall: this.last });
+    this.send({ type: 'warning', code, message, ...(details ? { details } : {}), overall: this.last });
   }
 
   fallback(from: string, to: string, reason: string, code?: string): void {
     if (this.finished) return;
-    this.emit({ type: 'fallback', from, to, reason, ...(code ? { code } : {}), overall: this.last });
+    this.send({ type: 'fallback', from, to, reason, ...(code ? { code } : {}), overall: this.last });
   }
 
   preview(event: Without<Extract<ProgressEvent, { type: 'preview' }>, 'overall'>): void {
     if (this.finished) return;
-    this.emit({ ...event, overall: this.last });
+    this.send({ ...event, overall: this.last });
+  }
+
+  /**
+   * Any event without `overall`, routed like the methods above: download, compile and counted stages
+   * move the bar (regressions ignored; an `encode-text` event counts as that stage finished); warning,
+   * fallback, preview and cloud pass through with the current overall.
+   */
+  emit(event: StageEvent | { type: 'done' }): void {
+    switch (event.type) {
+      case 'download': return this.download(event.file, event.loaded, event.total, event.fromCache);
+      case 'compile': return this.compile(event.component, event.index);
+      case 'encode-text': return this.stage('encode-text', 1);
+      case 'denoise': return this.stage('denoise', event.step, event.total);
+      case 'decode':
+      case 'encode': return this.stage(event.type, event.frame, event.total);
+      case 'done': return this.done();
+      default:
+        if (!this.finished) this.send({ ...event, overall: this.last } as ProgressEvent);
+    }
   }
 
   /** The last event: `done` with overall exactly 1. Later calls do nothing. */
@@ -185,7 +214,7 @@ export class ProgressTracker {
     return this.last;
   }
 
-  private emit(event: ProgressEvent): void {
+  private send(event: ProgressEvent): void {
     this.listener(event);
   }
 }

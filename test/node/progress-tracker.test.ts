@@ -3,7 +3,7 @@ import { ProgressTracker, type ProgressEvent, type StagePlan } from '../../src/p
 
 function track(plan: StagePlan[], options?: ConstructorParameters<typeof ProgressTracker>[2]) {
   const events: ProgressEvent[] = [];
-  const tracker = new ProgressTracker(plan, (e) => events.push(e), options);
+  const tracker = new ProgressTracker((e) => events.push(e), plan, options);
   return { tracker, events };
 }
 
@@ -154,11 +154,39 @@ describe('ProgressTracker', () => {
     expect(events.at(-1)).toMatchObject({ step: 1, total: 4, overall: 0.625 });
   });
 
+  it('emit() routes stage events without overall, as the engine reports them', () => {
+    const { tracker, events } = track([
+      { stage: 'download', total: 100, weight: 1 },
+      { stage: 'compile', total: 2, weight: 1 },
+      { stage: 'denoise', total: 2, weight: 2 },
+    ]);
+    tracker.emit({ type: 'download', file: 'a', loaded: 100, total: 100, fromCache: true });
+    tracker.emit({ type: 'compile', component: 'textEncoder', index: 0, total: 2 });
+    tracker.stage('compile', 1); // first session compiled: advances, no event
+    tracker.emit({ type: 'compile', component: 'denoiser', index: 1, total: 2 });
+    tracker.emit({ type: 'warning', code: 'VARIANT_FALLBACK', message: 'no int8' });
+    tracker.emit({ type: 'denoise', step: 1, total: 2 });
+    tracker.emit({ type: 'denoise', step: 1, total: 2 });
+    tracker.emit({ type: 'done' });
+    expect(events.map((e) => [e.type, e.overall])).toEqual([
+      ['download', 0.25], ['compile', 0.25], ['compile', 0.375], ['warning', 0.375], ['denoise', 0.75], ['done', 1],
+    ]);
+  });
+
+  it('works without a listener', () => {
+    const tracker = new ProgressTracker(undefined, [{ stage: 'denoise', total: 2 }]);
+    tracker.stage('denoise', 1);
+    expect(tracker.overall).toBe(0.5);
+    tracker.done();
+    expect(tracker.overall).toBe(1);
+  });
+
   it('caller mistakes throw at once', () => {
     expect(() => track([{ stage: 'download', total: -1 }])).toThrow(RangeError);
     expect(() => track([{ stage: 'download', total: 1 }, { stage: 'download', total: 1 }])).toThrow(/declared twice/);
     expect(() => track([{ stage: 'warp' as never, total: 1 }])).toThrow(TypeError);
     const { tracker } = track([{ stage: 'download', total: 1 }]);
     expect(() => tracker.stage('denoise', 1)).toThrow(/not declared/);
+    expect(() => new ProgressTracker('nope' as never, [])).toThrow(TypeError);
   });
 });
