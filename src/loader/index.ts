@@ -1,0 +1,8 @@
+export {
+  loadFiles, type LoadedFiles, type LoaderDeps, type LoadFilesOptions, type LoaderFetch, type LoaderFetchInit, type LoaderResponse,
+} from './load-files';
+export {
+  MemoryStore, CacheApiStore, openModelStore, modelCachePrefix, fileCacheKey, parseFileCacheKey, CACHE_NAME,
+  type ModelStore, type CacheStorageLike, type CacheLike,
+} from './store';
+export { isCached, clearCache, cachedModels, type CachedModel } from './cache-admin';
