@@ -17,15 +17,18 @@
  * - Files are fetched one at a time: model files are few and large, so concurrency buys little
  *   bandwidth and would double peak memory.
  *
- * Files larger than 2 GB (ONNX external data of Wan-class models) — what the design allows and what is
- * NOT done yet: a file is held in one Uint8Array, because `crypto.subtle.digest` is one-shot and
- * onnxruntime-web takes external data as one buffer (or a URL it fetches itself). Above
- * `maxFileBytes` (default 2 GiB, where browsers' ArrayBuffers and wasm32 memory stop) `loadFiles`
- * rejects with OUT_OF_MEMORY before downloading, instead of crashing midway. The intended path for such
- * files: an incremental SHA-256 over the stream, storage as numbered chunk entries under the same key
- * (`…/path#0`, `#1`, …, written only after the final hash matches, via a pending prefix renamed at the
- * end), and handing onnxruntime the external data as a URL served from those chunks. None of that is
- * implemented.
+ * Weights larger than 2 GB (Wan-class models) — what works, and what is NOT done:
+ * - Works today: ship the weights as several external-data files of under 2 GiB each (ONNX lets every
+ *   tensor name its own `location`; onnx's `save_model(..., all_tensors_to_one_file=False)` or a
+ *   re-export with a size cap does it). A variant may list any number of `external-data` files; each
+ *   is streamed, verified, cached and resumed on its own, and progress covers them all.
+ * - Not done: one single file above `maxFileBytes` (default 2 GiB, where browsers' ArrayBuffers and
+ *   wasm32 memory stop). A file is held in one Uint8Array because `crypto.subtle.digest` is one-shot
+ *   and onnxruntime-web takes external data as one buffer (or a URL it fetches itself), so such a file
+ *   is refused with OUT_OF_MEMORY before any byte is fetched rather than crashing midway. Supporting
+ *   it would need an incremental SHA-256 over the stream, storage as numbered chunk entries written
+ *   only once the final hash matches, and handing onnxruntime the data in a form it can take
+ *   (a URL served from those chunks); none of that is implemented.
  */
 import { KinemaError, abortError } from '../errors';
 import type { FileSpec } from '../models/types';

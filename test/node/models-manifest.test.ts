@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { KinemaError } from '../../src/errors';
 import { parseManifest } from '../../src/models';
@@ -58,6 +58,15 @@ describe('parseManifest: a good manifest', () => {
     expect(m.name).toBe('kinema-micro');
     expect(m.requirements).toEqual({});
     expect(m.vocabulary).toEqual({});
+  });
+
+  it('a variant may split large weights over several external-data files (the > 2 GB path)', () => {
+    const json = goodJson();
+    const files = json.components.denoiser.variants[0].files;
+    files[1].bytes = 2 ** 31 - 1;
+    files.push({ path: 'denoiser.onnx.data_1', bytes: 2 ** 31 - 1, sha256: 'b'.repeat(64), role: 'external-data' });
+    const m = parseManifest(json, MANIFEST_URL);
+    expect(m.components.denoiser.variants[0]?.bytes).toBe(20_000 + 2 * (2 ** 31 - 1));
   });
 
   it('says how to fix a relative manifest URL (caller mistake → TypeError)', () => {
@@ -141,5 +150,17 @@ describe('parseManifest: a catalogue of bad manifests', () => {
 
   it('the catalogue mutates a manifest that is otherwise valid', () => {
     expect(() => parseManifest(goodJson(), MANIFEST_URL)).not.toThrow();
+  });
+});
+
+// The training job writes this file; until it exists the check is reported as skipped, not passed.
+const shipped = new URL('../../public/models/kinema-micro/manifest.json', import.meta.url);
+describe.skipIf(!existsSync(shipped))('the shipped kinema-micro manifest', () => {
+  it('validates, with an fp32-compute variant per component', () => {
+    const manifest = parseManifest(JSON.parse(readFileSync(shipped, 'utf8')), 'https://example.com/models/kinema-micro/manifest.json');
+    expect(manifest.id).toBe('kinema-micro');
+    for (const component of ['textEncoder', 'denoiser', 'vaeDecoder'] as const) {
+      expect(manifest.components[component].variants.some((v) => v.compute === 'fp32')).toBe(true);
+    }
   });
 });
