@@ -13,6 +13,7 @@ import type { CallContext, CloudClock, CloudJobState, DownloadedVideo, PollPolic
 
 export const DEFAULT_TIMEOUT_MS = 15 * 60_000;
 export const DEFAULT_MAX_RETRIES = 4;
+export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
 const CANCEL_TIMEOUT_MS = 5000;
 /** Without a provider estimate, progress creeps towards 0.85 on this time scale. */
 const EXPECTED_RUN_MS = 120_000;
@@ -26,6 +27,8 @@ export interface DriverOptions {
   timeoutMs?: number;
   /** Consecutive transient failures tolerated per call before giving up. Default 4. */
   maxRetries?: number;
+  /** One API call (submit, poll); a call without an answer by then is retried like a network error. Default 60 s. */
+  requestTimeoutMs?: number;
 }
 
 export interface JobOutcome {
@@ -86,6 +89,8 @@ export async function runCloudJob(adapter: ProviderAdapter, request: CloudReques
   if (!(timeoutMs > 0)) throw new RangeError(`timeoutMs must be a positive number of milliseconds (got ${String(timeoutMs)})`);
   const maxRetries = options.maxRetries ?? DEFAULT_MAX_RETRIES;
   if (!Number.isInteger(maxRetries) || maxRetries < 0) throw new RangeError(`maxRetries must be a non-negative integer (got ${String(maxRetries)})`);
+  const requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  if (!(requestTimeoutMs > 0)) throw new RangeError(`requestTimeoutMs must be a positive number of milliseconds (got ${String(requestTimeoutMs)})`);
   const fetchImpl = options.fetch ?? globalThis.fetch.bind(globalThis);
   const clock = options.clock ?? systemClock;
   const { signal, onProgress } = options;
@@ -97,7 +102,6 @@ export async function runCloudJob(adapter: ProviderAdapter, request: CloudReques
   const internal = new AbortController();
   const forwardAbort = () => internal.abort(signal?.reason);
   signal?.addEventListener('abort', forwardAbort, { once: true });
-  const ctx: CallContext = { fetch: fetchImpl, signal: internal.signal };
 
   let overall = 0;
   let snapshot: TaskSnapshot | undefined;
@@ -128,17 +132,29 @@ export async function runCloudJob(adapter: ProviderAdapter, request: CloudReques
     await clock.sleep(ms, internal.signal);
   };
 
-  /** Runs one call, bounded by the deadline (a hung request is aborted), retrying transient failures. */
-  const attempt = async <T>(phase: Phase, call: () => Promise<T>, url?: string): Promise<T> => {
+  /**
+   * Runs one call, retrying transient failures. Each API call gets at most `requestTimeoutMs` (a hung
+   * poll is abandoned and retried like a network error); every call is bounded by the overall deadline.
+   */
+  const attempt = async <T>(phase: Phase, call: (ctx: CallContext) => Promise<T>, url?: string): Promise<T> => {
     for (let retries = 0; ; retries++) {
       const remaining = deadline - clock.now();
       if (remaining <= 0) throw timeoutError();
+      const perCall = phase === 'download' ? remaining : Math.min(remaining, requestTimeoutMs);
       const timer = new AbortController();
+      const callAbort = new AbortController();
+      const forward = () => callAbort.abort(internal.signal.reason);
+      internal.signal.addEventListener('abort', forward, { once: true });
       try {
         return await Promise.race([
-          call(),
-          quietSleep(clock, remaining, timer.signal).then((elapsed) => {
+          call({ fetch: fetchImpl, signal: callAbort.signal }),
+          quietSleep(clock, perCall, timer.signal).then((elapsed) => {
             if (!elapsed) return NEVER;
+            if (perCall < remaining) {
+              const error = providerError(provider, { kind: 'network', providerMessage: `no answer within ${requestTimeoutMs} ms` }, phase);
+              callAbort.abort(error);
+              throw error;
+            }
             const error = timeoutError();
             internal.abort(error);
             throw error;
@@ -150,13 +166,14 @@ export async function runCloudJob(adapter: ProviderAdapter, request: CloudReques
         await wait(Math.max(retryAfterMs, backoffDelay(adapter.pollPolicy, retries)));
       } finally {
         timer.abort();
+        internal.signal.removeEventListener('abort', forward);
       }
     }
   };
 
   try {
     emit('submitting');
-    snapshot = await attempt('submit', () => adapter.submit(job, ctx));
+    snapshot = await attempt('submit', (ctx) => adapter.submit(job, ctx));
     const submittedAt = clock.now();
     const taskId = snapshot.taskId;
     // 'succeeded' is only announced once the bytes are here, so overall reaches 1 exactly once, at the end.
@@ -164,7 +181,7 @@ export async function runCloudJob(adapter: ProviderAdapter, request: CloudReques
     let polls = 0;
     while (!isTerminal(snapshot.state)) {
       await wait(nextPollDelay(adapter, snapshot, polls));
-      snapshot = await attempt('poll', () => adapter.poll(taskId, ctx));
+      snapshot = await attempt('poll', (ctx) => adapter.poll(taskId, ctx));
       polls++;
       if (snapshot.state !== 'succeeded') emit(snapshot.state);
     }
@@ -172,7 +189,7 @@ export async function runCloudJob(adapter: ProviderAdapter, request: CloudReques
     const generatedAt = clock.now();
     emit('downloading');
     const url = snapshot.videoUrl!;
-    const video = await attempt('download', () => adapter.download(url, ctx), url);
+    const video = await attempt('download', (ctx) => adapter.download(url, ctx), url);
     const end = clock.now();
     emit('succeeded');
     return { job, snapshot, video, submittedAt, generateMs: generatedAt - submittedAt, downloadMs: end - generatedAt, totalMs: end - start, polls };

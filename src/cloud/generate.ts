@@ -26,6 +26,8 @@ export interface GenerateInCloudOptions {
   /** Whole job, default 15 min. */
   timeoutMs?: number;
   maxRetries?: number;
+  /** One API call to the proxy, default 60 s; a hung call is retried like a network error. */
+  requestTimeoutMs?: number;
   /** For tests: fake time. */
   clock?: CloudClock;
 }
@@ -68,6 +70,7 @@ export async function generateInCloud(request: CloudRequest, options: GenerateIn
     ...(options.onProgress && { onProgress: options.onProgress }),
     ...(options.timeoutMs !== undefined && { timeoutMs: options.timeoutMs }),
     ...(options.maxRetries !== undefined && { maxRetries: options.maxRetries }),
+    ...(options.requestTimeoutMs !== undefined && { requestTimeoutMs: options.requestTimeoutMs }),
   });
   const { job, video } = outcome;
   const notes = [...job.notes];

@@ -153,11 +153,13 @@ export async function downloadVideo(provider: CloudProvider, url: string, ctx: C
     const effective = upstream ?? response.status;
     const kind: CloudErrorKind =
       upstream !== undefined ? (effective >= 500 ? 'server' : 'not_found') : proxied?.kind ?? (effective === 403 ? 'not_found' : kindForStatus(effective));
+    const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), Date.now());
     throw providerError(
       provider,
       {
         kind,
         code: 'DOWNLOAD_FAILED',
+        ...(retryAfterMs !== undefined && { retryAfterMs }),
         httpStatus: response.status,
         ...(proxied?.providerCode !== undefined && { providerCode: proxied.providerCode }),
         providerMessage: proxied?.providerMessage ?? text.slice(0, 200),

@@ -1,7 +1,7 @@
 /** kinema's cloud path: provider adapters, the one polling driver, and `generateInCloud` (via the kinema proxy). */
 export { generateInCloud, createCloudAdapter, proxyEndpoint, CLOUD_PROVIDERS } from './generate';
 export type { GenerateInCloudOptions } from './generate';
-export { runCloudJob, backoffDelay, nextPollDelay, systemClock, DEFAULT_TIMEOUT_MS, DEFAULT_MAX_RETRIES } from './driver';
+export { runCloudJob, backoffDelay, nextPollDelay, systemClock, DEFAULT_TIMEOUT_MS, DEFAULT_MAX_RETRIES, DEFAULT_REQUEST_TIMEOUT_MS } from './driver';
 export type { DriverOptions, JobOutcome } from './driver';
 export {
   createDashScopeAdapter,

@@ -211,6 +211,14 @@ describe('DashScope adapter against the fake, directly', () => {
     expect(Date.now() - started).toBeLessThan(8000);
   });
 
+  it('abandons a hung poll after requestTimeoutMs and retries it (real clock)', async () => {
+    const server = await fake({ hangPolls: 1, pendingPolls: 0, runningPolls: 0 });
+    const adapter = createDashScopeAdapter({ baseUrl: server.url, headers: { Authorization: `Bearer ${FAKE_DASHSCOPE_KEY}` } });
+    const outcome = await runCloudJob(adapter, { prompt: 'x' }, { requestTimeoutMs: 300, timeoutMs: 20_000 });
+    expect(outcome.polls).toBe(1);
+    expect(server.requests.filter((r) => r.path === '/api/v1/tasks/fake-task-1')).toHaveLength(2);
+  });
+
   it('on abort cancels the pending task, emits canceled and rejects with ABORTED', async () => {
     const server = await fake({ pendingPolls: 1000 });
     const controller = new AbortController();
