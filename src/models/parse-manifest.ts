@@ -23,9 +23,8 @@ type Json = Record<string, unknown>;
 class Checker {
   constructor(readonly manifestUrl: string) {}
 
-  fail(path: string, expected: string, got?: unknown): never {
-    const gotText = arguments.length >= 3 ? `, got ${describe(got)}` : '';
-    throw new KinemaError('INVALID_MANIFEST', `Invalid model manifest ${this.manifestUrl}: ${path || '(root)'} must be ${expected}${gotText}`, {
+  fail(path: string, expected: string, got: unknown): never {
+    throw new KinemaError('INVALID_MANIFEST', `Invalid model manifest ${this.manifestUrl}: ${path || '(root)'} must be ${expected}, got ${describe(got)}`, {
       details: { field: path, manifestUrl: this.manifestUrl },
     });
   }
@@ -149,7 +148,7 @@ export function parseManifest(json: unknown, manifestUrl: string): ModelManifest
       return variant;
     });
     if (!variants.some((v) => v.compute === 'fp32')) {
-      c.fail(`${path}.variants`, 'a list with at least one variant whose compute is "fp32" (devices without shader-f16 need it)', variants.map((v) => v.compute));
+      c.fail(`${path}.variants`, 'a list with at least one variant whose compute is "fp32" (devices without shader-f16 need it)', `compute ${variants.map((v) => v.compute).join(', ')}`);
     }
     return { variants };
   };
@@ -252,7 +251,7 @@ function parseVariant(c: Checker, raw: unknown, field: string, parseFiles: (valu
   const files = parseFiles(json.files, `${field}.files`);
   const graphs = files.filter((f) => f.role === undefined);
   if (graphs.length !== 1) {
-    c.fail(`${field}.files`, 'a list with exactly one file without a role (the ONNX graph) plus any "external-data" files', graphs.map((f) => f.path));
+    c.fail(`${field}.files`, 'a list with exactly one file without a role (the ONNX graph) plus any "external-data" files', `${graphs.length} such files${graphs.length ? ` (${graphs.map((f) => f.path).join(', ')})` : ''}`);
   }
   const bytes = files.reduce((sum, f) => sum + f.bytes, 0);
   if (!Number.isSafeInteger(bytes)) c.fail(`${field}.files`, 'files whose bytes add up to a safe integer', bytes);
