@@ -169,7 +169,8 @@ export async function loadFiles(requested: readonly FileSpec[], deps: LoaderDeps
     }
     if (signal?.aborted) throw abortError(signal, 'loading the model');
   }
-  return Object.assign(result, { totalBytes: total, downloadedBytes: total - cachedBytes, cachedBytes });
+  const ordered = new Map(files.map((f) => [f.path, result.get(f.path)!] as const)); // in the caller's order
+  return Object.assign(ordered, { totalBytes: total, downloadedBytes: total - cachedBytes, cachedBytes });
 }
 
 function isQuotaError(error: unknown): boolean {

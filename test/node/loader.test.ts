@@ -210,8 +210,8 @@ describe('loadFiles: downloads', () => {
   it('cached files count at once (fromCache) and are not fetched again', async () => {
     const t = setup({ 'a.onnx': 3000, 'b.onnx': 1000 });
     await t.run();
-    const second = setup({ 'a.onnx': 3000, 'b.onnx': 1000, 'c.onnx': 2000 }, {}, t.store);
-    await second.run();
+    const second = setup({ 'c.onnx': 2000, 'a.onnx': 3000, 'b.onnx': 1000 }, {}, t.store);
+    expect([...(await second.run()).keys()]).toEqual(['c.onnx', 'a.onnx', 'b.onnx']); // the caller's order
     expect(second.server.requests.map((r) => r.url)).toEqual([`${ORIGIN}c.onnx`]);
     const downloads = second.events.filter((e) => e.type === 'download');
     expect(downloads.slice(0, 2)).toEqual([
