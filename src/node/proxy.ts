@@ -199,7 +199,15 @@ export function createProxyServer(config: ProxyConfig = {}): Server {
       if (Array.isArray(field)) for (const item of field) if (typeof item === 'string') found.push(item); // ModelsLab
     }
     const t = now();
-    for (const url of found) if (/^https?:\/\//i.test(url)) seenUrls.set(url, t + SEEN_URL_TTL_MS);
+    for (const raw of found) {
+      try {
+        const url = new URL(raw);
+        // Stored normalized: the video route compares `new URL(?url=).href`.
+        if (url.protocol === 'https:' || url.protocol === 'http:') seenUrls.set(url.href, t + SEEN_URL_TTL_MS);
+      } catch {
+        // Not a URL: nothing to allow.
+      }
+    }
     if (seenUrls.size > MAX_SEEN_URLS) {
       for (const [url, until] of seenUrls) if (until < t || seenUrls.size > MAX_SEEN_URLS) seenUrls.delete(url);
     }

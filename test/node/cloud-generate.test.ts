@@ -136,6 +136,41 @@ describe('generateInCloud (DashScope through the proxy)', () => {
   });
 });
 
+describe('failure kinds through the proxy, both providers', () => {
+  const cases: Array<[string, Parameters<typeof startProxyHarness>[0], GenerateInCloudOptions['provider'], string, Record<string, unknown>]> = [
+    ['DashScope FAILED InternalError', { dashscope: { outcome: 'internal-error' } }, 'dashscope', 'PROVIDER_FAILED', { kind: 'server', providerCode: 'InternalError' }],
+    ['DashScope UNKNOWN task', { dashscope: { outcome: 'unknown' } }, 'dashscope', 'PROVIDER_FAILED', { kind: 'not_found', state: 'expired' }],
+    ['DashScope Arrearage', { dashscope: { createError: { status: 400, code: 'Arrearage', message: 'Access denied, please make sure your account is in good standing.' } } }, 'dashscope', 'PROVIDER_QUOTA', { httpStatus: 400 }],
+    ['DashScope 429 Throttling on create, then never better', { dashscope: { createError: { status: 429, code: 'Throttling', message: 'Requests throttling triggered.' } } }, 'dashscope', 'PROVIDER_RATE_LIMITED', { httpStatus: 429 }],
+    ['ModelsLab NSFW inside HTTP 200', { modelslab: { outcome: 'nsfw' } }, 'modelslab', 'PROVIDER_MODERATION', { httpStatus: 200 }],
+    ['ModelsLab legacy messege', { modelslab: { createErrorInBody: { message: 'Insufficient credits', legacySpelling: true } } }, 'modelslab', 'PROVIDER_QUOTA', { providerMessage: 'Insufficient credits' }],
+    ['ModelsLab 402', { modelslab: { createHttpError: { status: 402, message: 'Payment Required' } } }, 'modelslab', 'PROVIDER_QUOTA', { httpStatus: 402 }],
+    ['ModelsLab failed', { modelslab: { outcome: 'failed' } }, 'modelslab', 'PROVIDER_FAILED', { kind: 'server' }],
+  ];
+  for (const [name, options, provider, code, details] of cases) {
+    it(`${name} → ${code}`, async () => {
+      const h = await harness(options);
+      const error = await rejection(generate(h, { prompt: 'x', width: 256, height: 256, numFrames: 8, fps: 8 }, { provider, maxRetries: 1 }).result);
+      expect(error.code).toBe(code);
+      expect(error.details).toMatchObject({ provider, ...details });
+    });
+  }
+
+  it('ModelsLab through the proxy honours retry_after and times out a slow queue with TIMEOUT', async () => {
+    const slow = await harness({ modelslab: { rateLimitFetches: 1, retryAfterSeconds: 11, processingFetches: 1000, eta: 30 } });
+    const { result, clock } = generate(slow, { prompt: 'x', width: 256, height: 256 }, { provider: 'modelslab', timeoutMs: 60_000 });
+    const error = await rejection(result);
+    expect(error.code).toBe('TIMEOUT');
+    // eta 30 s → 5 s polls; the 429 made it wait its 11 s.
+    expect(clock.sleeps.filter((ms) => ms === 11_000)).toHaveLength(1);
+    expect(clock.sleeps.filter((ms) => ms === 5000).length).toBeGreaterThan(5);
+    // It stops exactly at the deadline, never sleeping past it (the fake clock starts at 1_000_000).
+    expect(clock.now()).toBe(1_000_000 + 60_000);
+    // ModelsLab has no cancel endpoint: nothing to ask.
+    expect(error.details.cancelRequested).toBe(false);
+  });
+});
+
 describe('proxyEndpoint', () => {
   it('routes a provider under /v1/{provider} and videos through /v1/video', () => {
     const endpoint = proxyEndpoint('modelslab', 'http://127.0.0.1:8787/', 'tok');
