@@ -1,6 +1,334 @@
-const statusLine = document.querySelector<HTMLElement>('[data-testid="status"]');
-if (statusLine) {
-  const gpu = 'gpu' in navigator ? 'WebGPU available' : 'WebGPU unavailable';
-  statusLine.dataset.ready = 'true';
-  statusLine.textContent = `Text to video, generated on this device. (${gpu}; cross-origin isolated: ${globalThis.crossOriginIsolated})`;
+// The demo page: plain DOM over the public API. Pure parts (options, progress model, file names) live in
+// src/widget/ and are tested in Node; this file only wires them to the page.
+import { createVideoGenerator, type GenerateRequest, type GenerateResult, type GeneratorOptions, type ProgressEvent, type VideoGenerator } from '../src/index';
+import { fetchManifest, type ModelManifest } from '../src/models';
+import { clipFileName, describeError, extensionFor, formatDuration } from '../src/widget/format';
+import { generatorOptionsFrom, requestFrom } from '../src/widget/options';
+import { PreviewPlayer } from '../src/widget/preview-player';
+import { initialProgress, reduceProgress, type ProgressView } from '../src/widget/progress-model';
+import { capabilityFacts, fillFacts, probeCodecs, renderCache } from './panels';
+import { ProgressDisplay } from './progress-view';
+
+const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
+
+const form = $<HTMLFormElement>('generate-form');
+const status = document.querySelector<HTMLElement>('[data-testid="status"]')!;
+const promptField = $<HTMLTextAreaElement>('prompt');
+const negativeField = $<HTMLInputElement>('negative-prompt');
+const seedField = $<HTMLInputElement>('seed');
+const seedRandom = $<HTMLInputElement>('seed-random');
+const stepsField = $<HTMLInputElement>('steps');
+const guidanceField = $<HTMLInputElement>('guidance');
+const framesField = $<HTMLInputElement>('frames');
+const fpsField = $<HTMLInputElement>('fps');
+const scaleField = $<HTMLSelectElement>('scale');
+const backendField = $<HTMLSelectElement>('backend');
+const modelField = $<HTMLInputElement>('model');
+const providerField = $<HTMLSelectElement>('provider');
+const proxyField = $<HTMLInputElement>('proxy-url');
+const cloudFields = $<HTMLFieldSetElement>('cloud-fields');
+const generateButton = $<HTMLButtonElement>('generate');
+const cancelButton = $<HTMLButtonElement>('cancel');
+const errorBox = $('error');
+const elapsed = $('elapsed');
+const notice = document.querySelector<HTMLElement>('[data-testid="webgpu-notice"]')!;
+const resultSection = $('result');
+const video = $<HTMLVideoElement>('result-video');
+const download = $<HTMLAnchorElement>('download');
+const againButton = $<HTMLButtonElement>('again');
+const resultFacts = $('result-facts');
+const resultWarnings = $('result-warnings');
+const capabilitiesList = $('capabilities');
+const cacheList = $('cache-facts');
+const clearCacheButton = $<HTMLButtonElement>('clear-cache');
+const examplesStatus = $('examples-status');
+const previewFigure = $('preview-figure');
+
+const progress = new ProgressDisplay($<HTMLOListElement>('stages'), $<HTMLProgressElement>('overall-bar'), $('overall-text'), $('announcer'), $('fallback'));
+const preview = new PreviewPlayer($<HTMLCanvasElement>('preview'));
+
+let generator: VideoGenerator | undefined;
+let generatorKey = '';
+let controller: AbortController | undefined;
+let videoUrl: string | undefined;
+let lastResult: { request: GenerateRequest; result: GenerateResult } | undefined;
+
+type PageState = 'starting' | 'ready' | 'generating';
+
+function setState(state: PageState, text: string): void {
+  status.dataset.state = state;
+  status.dataset.ready = String(state === 'ready');
+  status.textContent = text;
+  const busy = state === 'generating';
+  generateButton.disabled = state !== 'ready';
+  cancelButton.disabled = !busy;
+  clearCacheButton.disabled = busy;
+  form.setAttribute('aria-busy', String(busy));
 }
+
+function showError(error: unknown): void {
+  const { code, message } = describeError(error);
+  errorBox.hidden = false;
+  errorBox.dataset.code = code;
+  errorBox.replaceChildren(Object.assign(document.createElement('strong'), { textContent: code }), document.createTextNode(` ${message}`));
+}
+
+function clearError(): void {
+  errorBox.hidden = true;
+  errorBox.textContent = '';
+  delete errorBox.dataset.code;
+}
+
+function currentOptions(): GeneratorOptions {
+  return generatorOptionsFrom({
+    model: modelField.value,
+    backend: backendField.value,
+    provider: providerField.value,
+    proxyUrl: backendField.value === 'cloud' || proxyField.value.trim() ? proxyField.value : '',
+  }, location.href);
+}
+
+/** One generator per settings that need a new one (model, backend, cloud); it keeps its model loaded. */
+function generatorFor(options: GeneratorOptions): VideoGenerator {
+  const key = JSON.stringify(options);
+  if (!generator || key !== generatorKey) {
+    void generator?.dispose();
+    generator = createVideoGenerator(options);
+    generatorKey = key;
+  }
+  return generator;
+}
+
+function onProgress(view: { current: ProgressView }) {
+  return (event: ProgressEvent) => {
+    if (event.type === 'preview') previewFigure.hidden = false;
+    if (event.type === 'preview') preview.show(event, Number(fpsField.value) || Number(fpsField.placeholder) || 8);
+    view.current = reduceProgress(view.current, event);
+    progress.render(view.current);
+  };
+}
+
+async function generate(): Promise<void> {
+  if (status.dataset.state !== 'ready') return;
+  clearError();
+  let request: GenerateRequest;
+  let gen: VideoGenerator;
+  try {
+    request = requestFrom({
+      prompt: promptField.value, negativePrompt: negativeField.value, seed: seedField.value, randomSeed: seedRandom.checked,
+      steps: stepsField.value, guidanceScale: guidanceField.value, numFrames: framesField.value, fps: fpsField.value,
+      outputScale: scaleField.value, previewEvery: 1,
+    });
+    gen = generatorFor(currentOptions());
+  } catch (error) {
+    showError(error);
+    return;
+  }
+  controller = new AbortController();
+  const view = { current: initialProgress() };
+  progress.render(view.current);
+  preview.reset();
+  const started = performance.now();
+  const tick = setInterval(() => { elapsed.textContent = formatDuration(performance.now() - started); }, 100);
+  setState('generating', 'Generating…');
+  try {
+    const result = await gen.generate(request, { signal: controller.signal, onProgress: onProgress(view) });
+    showResult(request, result);
+    progress.announce(`Done: ${result.numFrames} frames in ${formatDuration(result.timings.totalMs)}`);
+  } catch (error) {
+    if (describeError(error).code === 'ABORTED') {
+      progress.announce('Cancelled');
+    } else {
+      showError(error);
+      progress.announce(`Failed: ${describeError(error).code}`);
+    }
+  } finally {
+    clearInterval(tick);
+    elapsed.textContent = formatDuration(performance.now() - started);
+    preview.stop();
+    controller = undefined;
+    setState('ready', 'Ready.');
+    void refreshCache();
+  }
+}
+
+function showResult(request: GenerateRequest, result: GenerateResult): void {
+  lastResult = { request, result };
+  if (!seedRandom.checked || !seedField.value) seedField.value = String(result.seed);
+  if (videoUrl) URL.revokeObjectURL(videoUrl);
+  videoUrl = result.video ? URL.createObjectURL(result.video) : undefined;
+  resultSection.hidden = false;
+  if (videoUrl) {
+    video.src = videoUrl;
+    download.href = videoUrl;
+    download.download = clipFileName(request.prompt, result.seed, extensionFor(result.mimeType));
+  }
+  video.dataset.seed = String(result.seed);
+  video.dataset.backend = result.backend;
+  const t = result.timings;
+  fillFacts(resultFacts, [
+    ['Seed', String(result.seed)],
+    ['Backend', result.backend + (result.provider ? ` (${result.provider})` : '')],
+    ['Clip', `${result.width * (request.outputScale ?? 1)}×${result.height * (request.outputScale ?? 1)}, ${result.numFrames} frames at ${result.fps} fps${result.codec ? `, ${result.codec}` : ''}`],
+    ['Steps', `${result.steps}, guidance ${result.guidanceScale}`],
+    ['Load', formatDuration(t.loadMs)],
+    ['Prompt encoding', formatDuration(t.encodeTextMs)],
+    ['Denoising', formatDuration(t.denoiseMs)],
+    ['Decoding', formatDuration(t.decodeMs)],
+    ['Video encoding', formatDuration(t.encodeMs)],
+    ['Total', formatDuration(t.totalMs)],
+    ...(t.firstPreviewMs !== undefined ? [['First preview', formatDuration(t.firstPreviewMs)] as [string, string]] : []),
+  ]);
+  resultWarnings.replaceChildren(...result.warnings.map((w) => Object.assign(document.createElement('li'), { textContent: w })));
+}
+
+function cancel(): void {
+  controller?.abort(new DOMException('cancelled by the user', 'AbortError'));
+}
+
+async function refreshCache(): Promise<void> {
+  if (!generator || backendField.value === 'cloud') {
+    fillFacts(cacheList, [['Status', backendField.value === 'cloud' ? 'cloud generation downloads no model' : 'no generator yet']]);
+    return;
+  }
+  await renderCache(cacheList, generator, modelField.value.trim() || 'kinema-micro');
+}
+
+// ---- examples and model defaults from the manifest ----
+
+function fillExamples(manifest: ModelManifest): void {
+  for (const lang of ['en', 'zh']) {
+    const list = $(`examples-${lang}`);
+    list.replaceChildren(...(manifest.examples[lang] ?? []).map((text) => {
+      const item = document.createElement('li');
+      const button = document.createElement('button');
+      button.type = 'button';
+      button.className = 'example';
+      button.textContent = text;
+      button.lang = lang;
+      button.addEventListener('click', () => {
+        promptField.value = text;
+        promptField.focus();
+      });
+      item.append(button);
+      return item;
+    }));
+  }
+  const vocabulary = $('vocabulary');
+  vocabulary.replaceChildren(...Object.entries(manifest.vocabulary).map(([lang, categories]) => {
+    const dl = document.createElement('dl');
+    dl.lang = lang;
+    dl.className = 'facts';
+    fillFacts(dl, Object.entries(categories).map(([category, words]) => [`${lang} · ${category}`, words.join(', ')]));
+    return dl;
+  }));
+  examplesStatus.textContent = `${manifest.name} ${manifest.version} knows shapes, colours, motions and backgrounds, in ${manifest.languages.join(' and ')}. Click one to use it.`;
+  const { defaults, limits } = manifest;
+  stepsField.placeholder = String(defaults.steps);
+  stepsField.min = String(limits.steps.min);
+  stepsField.max = String(limits.steps.max);
+  guidanceField.placeholder = String(defaults.guidanceScale);
+  guidanceField.min = String(limits.guidanceScale.min);
+  guidanceField.max = String(limits.guidanceScale.max);
+  framesField.placeholder = String(defaults.numFrames);
+  framesField.min = String(limits.numFrames.min);
+  framesField.max = String(limits.numFrames.max);
+  fpsField.placeholder = String(defaults.fps);
+  if (!promptField.value) promptField.value = manifest.examples.en?.[0] ?? '';
+}
+
+async function loadManifest(): Promise<void> {
+  const options = currentOptions();
+  try {
+    const manifest = await fetchManifest(options.model ?? 'kinema-micro', { fetch: globalThis.fetch.bind(globalThis), baseUrl: String(options.modelBaseUrl) });
+    fillExamples(manifest);
+  } catch (error) {
+    const { code, message } = describeError(error);
+    examplesStatus.textContent = `The model's manifest could not be read (${code}): ${message}`;
+  }
+}
+
+// ---- capabilities ----
+
+async function showCapabilities(gen: VideoGenerator): Promise<void> {
+  const pageHasGpu = 'gpu' in navigator && Boolean(navigator.gpu);
+  try {
+    const [caps, codecs] = await Promise.all([gen.capabilities(), probeCodecs()]);
+    fillFacts(capabilitiesList, capabilityFacts(caps, codecs));
+    capabilitiesList.dataset.webgpu = String(caps.webgpu.available && pageHasGpu);
+    if (!caps.webgpu.available || !pageHasGpu) {
+      const why = !pageHasGpu ? 'this browser exposes no navigator.gpu' : caps.webgpu.reason ?? 'no adapter';
+      notice.hidden = false;
+      notice.textContent = `WebGPU is not available here (${why}). kinema will generate on wasm, on the CPU, instead: the same clip, only slower.`;
+    } else if (caps.webgpu.isFallbackAdapter) {
+      notice.hidden = false;
+      notice.textContent = 'WebGPU runs on a software fallback adapter here, which can be slower than wasm; choose wasm in Settings if it is.';
+    }
+  } catch (error) {
+    const { code, message } = describeError(error);
+    fillFacts(capabilitiesList, [['Status', `could not probe (${code}): ${message}`]]);
+  }
+}
+
+// ---- wiring ----
+
+form.addEventListener('submit', (event) => {
+  event.preventDefault();
+  void generate();
+});
+promptField.addEventListener('keydown', (event) => {
+  if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) {
+    event.preventDefault();
+    void generate();
+  }
+});
+document.addEventListener('keydown', (event) => {
+  if (event.key === 'Escape' && controller) cancel();
+});
+cancelButton.addEventListener('click', cancel);
+seedRandom.addEventListener('change', () => {
+  seedField.disabled = seedRandom.checked;
+  if (!seedRandom.checked) seedField.focus();
+});
+backendField.addEventListener('change', () => {
+  cloudFields.hidden = backendField.value !== 'cloud';
+  void refreshCache();
+});
+modelField.addEventListener('change', () => void loadManifest());
+againButton.addEventListener('click', () => {
+  if (!lastResult) return;
+  promptField.value = lastResult.request.prompt;
+  negativeField.value = lastResult.request.negativePrompt ?? '';
+  seedRandom.checked = false;
+  seedField.disabled = false;
+  seedField.value = String(lastResult.result.seed);
+  void generate();
+});
+clearCacheButton.addEventListener('click', async () => {
+  if (!generator) return;
+  clearCacheButton.disabled = true;
+  try {
+    await generator.clearCache();
+  } catch (error) {
+    showError(error);
+  } finally {
+    clearCacheButton.disabled = status.dataset.state === 'generating';
+    await refreshCache();
+  }
+});
+
+async function start(): Promise<void> {
+  progress.render(initialProgress());
+  let gen: VideoGenerator;
+  try {
+    gen = generatorFor(currentOptions());
+  } catch (error) {
+    showError(error);
+    setState('ready', 'Ready, but the settings need fixing.');
+    return;
+  }
+  setState('ready', 'Ready.');
+  await Promise.all([loadManifest(), showCapabilities(gen), refreshCache()]);
+}
+
+void start();
