@@ -5,7 +5,7 @@
  * result URL is "signed" and expires. Reusable by browser end-to-end tests: `startFakeDashScope()`.
  *
  * A prompt containing `[fake:<outcome>]` overrides `outcome` for that task, so one server can serve
- * several scenarios.
+ * several scenarios; `[fake:moderation-create]` makes the create call itself answer 400 DataInspectionFailed.
  */
 import type { ServerResponse } from 'node:http';
 import { parseJson, sendJson, sendVideo, startFakeServer, type FakeServer, type RecordedRequest } from './fake-server';

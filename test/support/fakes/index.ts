@@ -8,3 +8,5 @@ export type { FakeServer, RecordedRequest } from './fake-server';
 export { createFakeClock, trackFetch } from './fake-clock';
 export type { FakeClock } from './fake-clock';
 export { tinyMp4, TINY_MP4_PATH } from './tiny-video';
+export { startProxyHarness, listen, FAKE_PROXY_TOKEN } from './proxy-harness';
+export type { ProxyHarness } from './proxy-harness';
