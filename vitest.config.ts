@@ -6,7 +6,8 @@ import { crossOriginIsolation, sharedAliases } from './vite.config.ts';
 export default defineConfig({
   plugins: [crossOriginIsolation()],
   resolve: { alias: sharedAliases },
-  optimizeDeps: { exclude: ['onnxruntime-web'] },
+  // mediabunny and comlink pre-bundled up front: discovering them mid-run makes Vite reload the test page.
+  optimizeDeps: { exclude: ['onnxruntime-web'], include: ['mediabunny', 'comlink'] },
   test: {
     reporters: ['default'],
     projects: [

@@ -28,7 +28,8 @@ interface HfTokenizer {
 // transformers.js configuration is global to its module; this worker is its only user, and loads run
 // one at a time (the engine serializes them), so the files for the load in progress are kept here.
 let servedFiles: Map<string, Uint8Array> | undefined;
-const LOCAL_ROOT = 'https://kinema.local/tokenizers/';
+// A path, not a URL: transformers.js only looks "locally" (through env.fetch) for non-URL paths.
+const LOCAL_ROOT = '/__kinema__/tokenizers/';
 
 export async function loadTokenizer(ort: Ort, modelKey: string, files: Map<string, Uint8Array>, maxLength: number): Promise<PromptTokenizer> {
   for (const required of ['tokenizer.json', 'tokenizer_config.json']) {
@@ -45,17 +46,19 @@ export async function loadTokenizer(ort: Ort, modelKey: string, files: Map<strin
   env.useBrowserCache = false;
   env.useCustomCache = false;
   env.useWasmCache = false;
+  // transformers.js treats a Hub-style id ("owner/name") as a folder under localModelPath.
+  const modelId = `kinema/${modelKey.replace(/[^A-Za-z0-9._-]/g, '-')}`;
+  const prefix = `${LOCAL_ROOT}${modelId}/`;
   env.fetch = async (input: string | URL) => {
     const url = String(input);
-    const name = url.startsWith(LOCAL_ROOT) ? url.slice(LOCAL_ROOT.length).split('/').slice(1).join('/') : '';
-    const bytes = servedFiles?.get(name);
+    const bytes = url.startsWith(prefix) ? servedFiles?.get(url.slice(prefix.length)) : undefined;
     if (!bytes) return new Response(null, { status: 404, statusText: 'Not Found' });
     return new Response(bytes.slice().buffer, { status: 200, headers: { 'content-type': 'application/json', 'content-length': String(bytes.byteLength) } });
   };
   servedFiles = files;
   let tokenizer: HfTokenizer;
   try {
-    tokenizer = (await AutoTokenizer.from_pretrained(encodeURIComponent(modelKey), { local_files_only: true })) as unknown as HfTokenizer;
+    tokenizer = (await AutoTokenizer.from_pretrained(modelId, { local_files_only: true })) as unknown as HfTokenizer;
   } catch (error) {
     throw new KinemaError('INVALID_MANIFEST', `the model's tokenizer files could not be loaded: ${(error as Error).message}`, { cause: error });
   } finally {

@@ -1,0 +1,350 @@
+/**
+ * The in-process engine: loads a model (manifest → verified, cached files → tokenizer → sessions) and
+ * turns requests into clips. The worker exposes exactly this object; tests may run it in the page.
+ * Calls are serialized: one load or generation at a time.
+ */
+import { KinemaError, throwIfAborted } from '../errors';
+import type { GenerateResult } from '../api/types';
+import { createClipEncoder, type ClipEncoder } from '../encode';
+import { loadFiles, openModelStore, isCached, clearCache, cachedModels, modelCachePrefix, MemoryStore, type ModelStore } from '../loader';
+import { checkDeviceLimits, fetchManifest, selectVariants, selectedFiles, type ModelManifest, type SelectedVariants } from '../models';
+import { ProgressTracker } from '../progress';
+import type { ProgressListener } from '../progress/events';
+import { probeCapabilities, probeWebGpu, type Capabilities } from '../runtime/capabilities';
+import { getOrt, type Ort } from '../runtime/ort';
+import { createComponentSession, ortGpuDevice, type LocalBackend, type Session } from '../runtime/sessions';
+import { loadTokenizer, type PromptTokenizer } from '../runtime/tokenizer';
+import { createScheduler, type Scheduler } from '../schedulers';
+import { createCpuOps } from '../pipeline/cpu-ops';
+import { createGpuOps } from '../pipeline/gpu-ops';
+import { createKernels } from '../kernels';
+import { runPipeline, usesGuidance } from '../pipeline/loop';
+import type { LoopOps } from '../pipeline/ops';
+import type { CachedModelInfo, Engine, EngineGenerateSpec, EngineLoadInfo, EngineLoadSpec } from './api';
+
+export interface EnginePlatform {
+  fetch: typeof fetch;
+  caches?: CacheStorage;
+  gpu?: GPU;
+}
+
+interface LoadedModel {
+  key: string;
+  manifest: ModelManifest;
+  backend: LocalBackend;
+  variants: SelectedVariants;
+  tokenizer: PromptTokenizer;
+  scheduler: Scheduler;
+  sessions: Record<'textEncoder' | 'denoiser' | 'vaeDecoder', Session>;
+  ops: LoopOps;
+  loadMs: number;
+}
+
+const COMPONENTS = ['textEncoder', 'denoiser', 'vaeDecoder'] as const;
+
+function defaultPlatform(): EnginePlatform {
+  return {
+    fetch: globalThis.fetch.bind(globalThis),
+    caches: (globalThis as { caches?: CacheStorage }).caches,
+    gpu: (globalThis.navigator as Navigator | undefined)?.gpu,
+  };
+}
+
+const loadKey = (spec: EngineLoadSpec) => JSON.stringify([spec.manifestUrl, spec.backend, spec.allowWasm, spec.weights]);
+
+export function createEngine(platform: EnginePlatform = defaultPlatform()): Engine {
+  let loaded: LoadedModel | undefined;
+  let queue: Promise<unknown> = Promise.resolve();
+  const stores = new Map<string, ModelStore>();
+  let disposed = false;
+
+  // One operation at a time; a failed one does not block the next.
+  function serialize<T>(task: () => Promise<T>): Promise<T> {
+    const next = queue.then(task, task);
+    queue = next.catch(() => undefined);
+    return next;
+  }
+
+  async function store(kind: 'cache-api' | 'memory', onProgress?: ProgressListener): Promise<ModelStore> {
+    let existing = stores.get(kind);
+    if (!existing) {
+      existing = kind === 'memory'
+        ? new MemoryStore()
+        : await openModelStore({ caches: platform.caches, onProgress: (event) => onProgress?.({ ...event, overall: 0 }) });
+      stores.set(kind, existing);
+    }
+    return existing;
+  }
+
+  async function release(model: LoadedModel | undefined): Promise<void> {
+    if (!model) return;
+    model.ops.destroy();
+    for (const name of model.manifest.releaseOrder) await model.sessions[name].release().catch(() => undefined);
+  }
+
+  async function chooseBackend(spec: EngineLoadSpec, manifest: ModelManifest, emitFallback: (reason: string, code?: string) => void) {
+    if (spec.backend === 'wasm') return { backend: 'wasm' as const, shaderF16: false };
+    const gpu = await probeWebGpu(platform.gpu);
+    if (gpu.available) {
+      const variants = selectVariants(manifest, { shaderF16: gpu.shaderF16 === true });
+      const limitError = gpu.limits ? checkDeviceLimits(manifest, variants, gpu.limits) : null;
+      if (!limitError) return { backend: 'webgpu' as const, shaderF16: gpu.shaderF16 === true };
+      if (spec.backend === 'webgpu' || !spec.allowWasm) throw limitError;
+      emitFallback(limitError.message, limitError.code);
+      return { backend: 'wasm' as const, shaderF16: false };
+    }
+    if (spec.backend === 'webgpu' || !spec.allowWasm) {
+      throw new KinemaError('WEBGPU_UNAVAILABLE', `WebGPU is not available: ${gpu.reason}. Use backend 'wasm' or 'auto' to run without it.`);
+    }
+    emitFallback(`WebGPU is not available (${gpu.reason})`, 'WEBGPU_UNAVAILABLE');
+    return { backend: 'wasm' as const, shaderF16: false };
+  }
+
+  async function doLoad(spec: EngineLoadSpec, onProgress?: ProgressListener, signal?: AbortSignal): Promise<EngineLoadInfo> {
+    if (disposed) throw new KinemaError('WORKER_CRASHED', 'this engine was disposed');
+    const started = performance.now();
+    const key = loadKey(spec);
+    const warnings: string[] = [];
+    if (loaded?.key === key) {
+      onProgress?.({ type: 'done', overall: 1 });
+      return info(loaded, 0, 0, warnings);
+    }
+    await release(loaded);
+    loaded = undefined;
+
+    const manifest = await fetchManifest(spec.manifestUrl, { fetch: platform.fetch, baseUrl: spec.manifestUrl, signal });
+    const tracker = new ProgressTracker(onProgress, [
+      { stage: 'download', total: 1, weight: 0.8 },
+      { stage: 'compile', total: COMPONENTS.length, weight: 0.2 },
+    ]);
+    const fallback = (reason: string, code?: string) => tracker.emit({ type: 'fallback', from: 'webgpu', to: 'wasm', reason, ...(code ? { code } : {}) });
+    let { backend, shaderF16 } = await chooseBackend(spec, manifest, fallback);
+    const variants = selectVariants(manifest, {
+      shaderF16,
+      ...(spec.weights !== 'auto' ? { preferDtype: spec.weights } : {}),
+      onFallback: ({ reason }) => {
+        warnings.push(reason);
+        tracker.emit({ type: 'warning', code: 'VARIANT_FALLBACK', message: reason });
+      },
+    });
+    const files = [...manifest.tokenizer.files, ...selectedFiles(manifest, variants)];
+    const modelStore = await store(spec.cache, (event) => tracker.emit(event));
+    const downloaded = await loadFiles(files, { fetch: platform.fetch, store: modelStore }, {
+      signal,
+      cacheKeyPrefix: modelCachePrefix(manifest.id, manifest.version),
+      onProgress: (event) => tracker.emit(event),
+    });
+    throwIfAborted(signal, 'loading the model');
+
+    const ort = getOrt();
+    const tokenizerFiles = new Map(manifest.tokenizer.files.map((file) => [file.path, downloaded.get(file.path)!]));
+    const tokenizer = await loadTokenizer(ort, `${manifest.id}@${manifest.version}`, tokenizerFiles, manifest.tokenizer.maxLength);
+    const scheduler = createScheduler(manifest.scheduler);
+
+    let sessions: LoadedModel['sessions'];
+    try {
+      sessions = await createSessions(ort, backend, manifest, variants, downloaded, tracker, signal);
+    } catch (error) {
+      if (backend !== 'webgpu' || spec.backend === 'webgpu' || !spec.allowWasm || (error as KinemaError).code === 'ABORTED') throw error;
+      fallback(`the WebGPU backend failed (${(error as Error).message})`, (error as KinemaError).code);
+      backend = 'wasm';
+      sessions = await createSessions(ort, backend, manifest, variants, downloaded, tracker, signal);
+    }
+    let ops: LoopOps;
+    if (backend === 'webgpu') {
+      const device = await ortGpuDevice(ort);
+      ops = createGpuOps(ort, device, await createKernels(device));
+    } else {
+      ops = createCpuOps(ort);
+    }
+    loaded = { key, manifest, backend, variants, tokenizer, scheduler, sessions, ops, loadMs: performance.now() - started };
+    tracker.done();
+    return info(loaded, downloaded.downloadedBytes, downloaded.totalBytes, warnings);
+  }
+
+  async function createSessions(
+    ort: Ort, backend: LocalBackend, manifest: ModelManifest, variants: SelectedVariants,
+    files: Map<string, Uint8Array>, tracker: ProgressTracker, signal?: AbortSignal,
+  ): Promise<LoadedModel['sessions']> {
+    const sessions: Partial<LoadedModel['sessions']> = {};
+    try {
+      for (const [index, component] of COMPONENTS.entries()) {
+        throwIfAborted(signal, 'loading the model');
+        tracker.emit({ type: 'compile', component, index, total: COMPONENTS.length });
+        const variant = variants[component];
+        const graph = variant.files.find((file) => file.role === undefined)!;
+        sessions[component] = await createComponentSession(ort, backend, component, {
+          model: files.get(graph.path)!,
+          externalData: variant.files.filter((file) => file.role === 'external-data').map((file) => ({ path: file.path, data: files.get(file.path)! })),
+        });
+        tracker.stage('compile', index + 1);
+      }
+      return sessions as LoadedModel['sessions'];
+    } catch (error) {
+      for (const session of Object.values(sessions)) await session.release().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  function info(model: LoadedModel, downloadedBytes: number, totalBytes: number, warnings: string[]): EngineLoadInfo {
+    return {
+      backend: model.backend,
+      model: model.manifest.id,
+      modelVersion: model.manifest.version,
+      variants: Object.fromEntries(COMPONENTS.map((c) => [c, model.variants[c].dtype])),
+      downloadedBytes,
+      totalBytes,
+      loadMs: model.loadMs,
+      warnings,
+    };
+  }
+
+  async function doGenerate(spec: EngineGenerateSpec, onProgress?: ProgressListener, signal?: AbortSignal): Promise<GenerateResult> {
+    const model = loaded;
+    if (!model) throw new KinemaError('INTERNAL', 'generate() was called before load() finished');
+    const started = performance.now();
+    throwIfAborted(signal, 'generation');
+    const { manifest } = model;
+    const encodeFrames = spec.format !== 'frames';
+    const tracker = new ProgressTracker(onProgress, [
+      { stage: 'encode-text', total: 1, weight: 0.05 },
+      { stage: 'denoise', total: spec.steps, weight: 0.75 },
+      { stage: 'decode', total: spec.numFrames, weight: 0.1 },
+      ...(encodeFrames ? [{ stage: 'encode' as const, total: spec.numFrames, weight: 0.1 }] : []),
+    ]);
+    const warnings: string[] = [];
+    const guided = usesGuidance(spec.guidanceScale);
+    const prompts = guided ? [spec.negativePrompt, spec.prompt] : [spec.prompt];
+    const tokens = model.tokenizer.encode(prompts);
+    const unknown = tokens.unknownWords[prompts.length - 1] ?? [];
+    if (unknown.length > 0) {
+      const message = `${manifest.id} does not know ${unknown.map((w) => `"${w}"`).join(', ')}; they are ignored`;
+      warnings.push(message);
+      tracker.emit({ type: 'warning', code: 'UNKNOWN_WORDS', message, details: { words: unknown, vocabulary: manifest.vocabulary } });
+    }
+
+    const plan = model.scheduler.plan(spec.steps);
+    const { channels, spatialCompression: sc, temporalCompression: tc } = manifest.latent;
+    const latentFrames = tc > 1 ? (spec.numFrames - 1) / tc + 1 : spec.numFrames;
+    const outWidth = spec.width * spec.outputScale;
+    const outHeight = spec.height * spec.outputScale;
+
+    let encoder: ClipEncoder | undefined;
+    if (encodeFrames) {
+      encoder = await createClipEncoder({
+        format: spec.format === 'webm' ? 'webm' : 'mp4',
+        width: outWidth,
+        height: outHeight,
+        fps: spec.fps,
+        numFrames: spec.numFrames,
+        metadata: { prompt: spec.prompt, negativePrompt: spec.negativePrompt || undefined, seed: spec.seed, modelId: manifest.id, modelVersion: manifest.version },
+        watermark: spec.watermark,
+        ...(signal ? { signal } : {}),
+      });
+    }
+    const frames: Uint8Array[] = [];
+    let encodeMs = 0;
+    let firstPreviewMs: number | undefined;
+    try {
+      const timings = await runPipeline({
+        ops: model.ops,
+        sessions: model.sessions,
+        tokens,
+        latentDims: [1, channels, latentFrames, spec.height / sc, spec.width / sc],
+        schedule: { timesteps: plan.timesteps, coefficients: plan.updates.map((update) => ({ update, clipRange: plan.clipRange })) },
+        guidanceScale: spec.guidanceScale,
+        seed: spec.seed,
+        latentMean: manifest.latent.mean,
+        latentStd: manifest.latent.std,
+        numFrames: spec.numFrames,
+        outputScale: spec.outputScale,
+        outputFilter: spec.outputFilter,
+        previewEvery: spec.previewEvery,
+        ...(signal ? { signal } : {}),
+        onEncoded: () => tracker.stage('encode-text', 1),
+        onStep: (step) => tracker.stage('denoise', step),
+        onPreview: (step, previewFrames) => {
+          firstPreviewMs ??= performance.now() - started;
+          const rgba = concat(previewFrames);
+          tracker.emit({ type: 'preview', step, width: spec.width, height: spec.height, numFrames: spec.numFrames, rgba });
+        },
+        onFrame: async (frame, index) => {
+          tracker.stage('decode', index + 1);
+          if (spec.returnFrames || !encoder) frames.push(frame);
+          if (encoder) {
+            const t = performance.now();
+            await encoder.addFrame(frame, index);
+            encodeMs += performance.now() - t;
+            tracker.stage('encode', index + 1);
+          }
+        },
+      });
+      let video: Blob | null = null;
+      let codec: string | null = null;
+      let mimeType: string | null = null;
+      let format = spec.format;
+      if (encoder) {
+        const t = performance.now();
+        const clip = await encoder.finalize();
+        encodeMs += performance.now() - t;
+        video = clip.blob;
+        codec = clip.codec;
+        mimeType = clip.mimeType;
+        format = clip.format;
+        if (clip.fellBackToWebm) warnings.push('no MP4 codec can encode here; the clip is WebM');
+      }
+      tracker.done();
+      const totalMs = performance.now() - started;
+      return {
+        video, format, codec, mimeType,
+        width: outWidth, height: outHeight, numFrames: spec.numFrames, fps: spec.fps, seed: spec.seed,
+        steps: spec.steps, guidanceScale: spec.guidanceScale,
+        backend: model.backend, model: manifest.id, modelVersion: manifest.version,
+        timings: {
+          loadMs: 0, encodeTextMs: timings.encodeTextMs, denoiseMs: timings.denoiseMs,
+          // Frames are decoded and encoded interleaved; decodeMs counts only the decoder's share.
+          decodeMs: Math.max(0, timings.decodeMs - encodeMs), encodeMs, totalMs,
+          sessionRunMs: timings.sessionRunMs,
+          ...(firstPreviewMs !== undefined ? { firstPreviewMs } : {}),
+        },
+        ...(spec.returnFrames || !encoder ? { frames } : {}),
+        warnings,
+        readbacksDuringDenoise: timings.readbacksDuringDenoise,
+      };
+    } catch (error) {
+      await encoder?.cancel();
+      throw error;
+    }
+  }
+
+  return {
+    capabilities: (): Promise<Capabilities> => probeCapabilities(),
+    load: (spec, onProgress, signal) => serialize(() => doLoad(spec, onProgress, signal)),
+    generate: (spec, onProgress, signal) => serialize(() => doGenerate(spec, onProgress, signal)),
+    isCached: (spec) => serialize(async () => {
+      const manifest = await fetchManifest(spec.manifestUrl, { fetch: platform.fetch, baseUrl: spec.manifestUrl });
+      const variants = selectVariants(manifest, { shaderF16: false, ...(spec.weights !== 'auto' ? { preferDtype: spec.weights } : {}) });
+      return isCached(manifest, variants, await store(spec.cache));
+    }),
+    clearCache: (spec) => serialize(async () => {
+      const manifest = await fetchManifest(spec.manifestUrl, { fetch: platform.fetch, baseUrl: spec.manifestUrl });
+      await clearCache(manifest, await store(spec.cache));
+    }),
+    cachedModels: (cache): Promise<CachedModelInfo[]> => serialize(async () => cachedModels(await store(cache))),
+    dispose: () => serialize(async () => {
+      disposed = true;
+      await release(loaded);
+      loaded = undefined;
+    }),
+  };
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.byteLength;
+  }
+  return out;
+}
