@@ -11,13 +11,14 @@ export function toRgbaKernel(workgroupSize: number): KernelDescription {
 export function encodeToRgba(manager: KernelManager, kernel: KernelDescription, encoder: GPUCommandEncoder, video: GPUBuffer, out: GPUBuffer, options: ToRgbaOptions): void {
   const o = resolveToRgba(options, Math.floor(video.size / 4), Math.floor(out.size / 4));
   if (video === out) throw new RangeError('toRgba: video and out must be different buffers');
-  // Bind only the frames in range, so one frame of a long video stays under the binding-size limit.
+  // Each colour plane is bound over just the frames in range (read-only bindings may overlap).
   const plane = o.height * o.width;
-  const input = manager.bind({ buffer: video, offset: o.inputOffset + o.frameStart * plane, count: (2 * o.frames + o.frameCount) * plane });
+  const planes = [0, 1, 2].map((ch) => manager.bind({ buffer: video, offset: o.inputOffset + (ch * o.frames + o.frameStart) * plane, count: o.frameCount * plane }));
   const output = manager.bind({ buffer: out, offset: o.outputOffset, count: o.count });
+  const [r, g, b] = planes as [(typeof planes)[0], (typeof planes)[0], (typeof planes)[0]];
   const params = packParams([
-    ['u32', o.count], ['u32', o.frames], ['u32', o.height], ['u32', o.width], ['u32', o.scale],
-    ['u32', o.filter === 'nearest' ? 0 : 1], ['u32', 0], ['u32', input.shift], ['u32', output.shift],
+    ['u32', o.count], ['u32', o.height], ['u32', o.width], ['u32', o.scale], ['u32', o.filter === 'nearest' ? 0 : 1],
+    ['u32', r.shift], ['u32', g.shift], ['u32', b.shift], ['u32', output.shift],
   ]);
-  manager.encode(encoder, kernel, params, [input.entry, output.entry], o.count);
+  manager.encode(encoder, kernel, params, [r.entry, g.entry, b.entry, output.entry], o.count);
 }

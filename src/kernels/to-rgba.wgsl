@@ -1,5 +1,5 @@
 // A float video [3, F, H, W] in [-1, 1] -> packed RGBA8 (one u32 per pixel, bytes R, G, B, A=255
-// little-endian), frame-major [frameCount, H*s, W*s], for frames [frameStart, frameStart + frameCount).
+// little-endian), frame-major [frameCount, H*s, W*s]; the caller binds the frames in range.
 // filterMode 0 = nearest, 1 = bilinear with pixel-centre alignment, clamped at the edges. The source
 // coordinate (o + 1/2)/s - 1/2 is kept as the exact fraction num / 2s, so integer indices match the
 // CPU twin exactly. Bytes are floor((v + 1) * 127.5 + 0.5) clamped to 0..255.
@@ -7,19 +7,23 @@ override WORKGROUP_SIZE: u32 = 64u;
 
 struct Params {
   count: u32,
-  frames: u32,
   height: u32,
   width: u32,
   scale: u32,
   filterMode: u32,
-  frameStart: u32,
-  inOffset: u32,
+  rOffset: u32,
+  gOffset: u32,
+  bOffset: u32,
   outOffset: u32,
 }
 
+// One read-only binding per colour plane, each covering only the frames in range, so converting one
+// frame of a long video stays far below maxStorageBufferBindingSize. Read-only bindings may overlap.
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read_write> video: array<f32>;
-@group(0) @binding(2) var<storage, read_write> out: array<u32>;
+@group(0) @binding(1) var<storage, read> red: array<f32>;
+@group(0) @binding(2) var<storage, read> green: array<f32>;
+@group(0) @binding(3) var<storage, read> blue: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<u32>;
 
 // (i0, i1, weight of i1) along one axis.
 struct Tap { i0: u32, i1: u32, w: f32 }
@@ -42,6 +46,14 @@ fn toByte(v: f32) -> u32 {
   return u32(clamp(floor((v + 1.0) * 127.5 + 0.5), 0.0, 255.0));
 }
 
+fn load(ch: u32, i: u32) -> f32 {
+  switch ch {
+    case 0u: { return red[params.rOffset + i]; }
+    case 1u: { return green[params.gOffset + i]; }
+    default: { return blue[params.bOffset + i]; }
+  }
+}
+
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
   let i = id.x + id.y * groups.x * WORKGROUP_SIZE;
@@ -50,17 +62,17 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) g
   let outHeight = params.height * params.scale;
   let ox = i % outWidth;
   let oy = (i / outWidth) % outHeight;
-  let frame = params.frameStart + i / (outWidth * outHeight);
+  let frame = i / (outWidth * outHeight);
   let plane = params.height * params.width;
   let ty = tap(oy, params.height);
   let tx = tap(ox, params.width);
   var rgba = 0xff000000u;
   for (var ch = 0u; ch < 3u; ch++) {
-    let base = params.inOffset + (ch * params.frames + frame) * plane;
-    let p00 = video[base + ty.i0 * params.width + tx.i0];
-    let p01 = video[base + ty.i0 * params.width + tx.i1];
-    let p10 = video[base + ty.i1 * params.width + tx.i0];
-    let p11 = video[base + ty.i1 * params.width + tx.i1];
+    let base = frame * plane;
+    let p00 = load(ch, base + ty.i0 * params.width + tx.i0);
+    let p01 = load(ch, base + ty.i0 * params.width + tx.i1);
+    let p10 = load(ch, base + ty.i1 * params.width + tx.i0);
+    let p11 = load(ch, base + ty.i1 * params.width + tx.i1);
     let top = p00 + tx.w * (p01 - p00);
     let bottom = p10 + tx.w * (p11 - p10);
     rgba = rgba | (toByte(top + ty.w * (bottom - top)) << (8u * ch));

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKernels, type Kernels } from '../../src/kernels';
 import * as cpu from '../../src/kernels/cpu';
-import type { LinearUpdate } from '../../src/schedulers';
+import { createScheduler, step, type LinearUpdate } from '../../src/schedulers';
 
 let device: GPUDevice;
 let kernels: Kernels;
@@ -174,6 +174,39 @@ describe('schedulerStep kernel vs CPU twin', () => {
     expectClose(new Float32Array(await download(buffer, data.byteLength)), want, () => 1e-5, 'in place');
     buffer.destroy();
   });
+});
+
+describe('schedulerStep kernel driven by real plans equals the schedulers\' direct step()', () => {
+  const plans = [
+    createScheduler({ type: 'flow-match-euler', config: { shift: 5 } }).plan(7),
+    createScheduler({ type: 'ddim', config: { beta_schedule: 'scaled_linear', beta_start: 0.00085, beta_end: 0.012, steps_offset: 1, set_alpha_to_one: false, clip_sample: false } }).plan(9),
+    createScheduler({ type: 'ddim', config: { prediction_type: 'v_prediction', timestep_spacing: 'trailing', clip_sample: true } }).plan(5),
+  ];
+  for (const plan of plans) {
+    it(`${plan.type} × ${plan.steps} steps, chained on the GPU in place`, async () => {
+      const n = 203;
+      let x = random(n, 2);
+      const gx = upload(x.slice());
+      const gm = upload(new Float32Array(n));
+      const gx0 = upload(new Float32Array(n));
+      let worst = 0;
+      for (let i = 0; i < plan.steps; i++) {
+        const m = random(n, 2);
+        device.queue.writeBuffer(gm, 0, m);
+        const want = step(plan, i, x, m);
+        await run((encoder) => kernels.schedulerStep(encoder, { x: gx, modelOutput: gm, xNext: gx, x0: gx0 }, { count: n, update: plan.updates[i]!, clipRange: plan.clipRange }));
+        const got = new Float32Array(await download(gx, n * 4));
+        const gotX0 = new Float32Array(await download(gx0, n * 4));
+        for (let k = 0; k < n; k++) {
+          worst = Math.max(worst, Math.abs(got[k]! - want.prevSample[k]!) / (1 + Math.abs(want.prevSample[k]!)));
+          worst = Math.max(worst, Math.abs(gotX0[k]! - want.predOriginal[k]!) / (1 + Math.abs(want.predOriginal[k]!)));
+        }
+        x = got; // continue from the GPU's own result, as the engine does
+      }
+      expect(worst).toBeLessThan(2e-5);
+      for (const b of [gx, gm, gx0]) b.destroy();
+    });
+  }
 });
 
 describe('affine kernel vs CPU twin', () => {

@@ -145,3 +145,41 @@ describe('toRgba (CPU twin)', () => {
     expect(() => toRgba(video, new Uint8Array(8), { frames: 2, height: 1, width: 2 })).toThrow(/out \(pixels\)/);
   });
 });
+
+describe('kernel manager (fake device)', () => {
+  it('keys pipelines deterministically and compiles each key once', async () => {
+    const { KernelManager, kernelKey } = await import('../../src/kernels/manager');
+    const a = { name: 'cfg', source: 'x', entryPoint: 'main', constants: { WORKGROUP_SIZE: 64, B: 1 } };
+    const b = { ...a, constants: { B: 1, WORKGROUP_SIZE: 64 } };
+    expect(kernelKey(a)).toBe(kernelKey(b));
+    expect(kernelKey(a)).toBe('cfg#main(B=1,WORKGROUP_SIZE=64)');
+    expect(kernelKey({ ...a, constants: { WORKGROUP_SIZE: 32, B: 1 } })).not.toBe(kernelKey(a));
+    let modules = 0;
+    let pipelines = 0;
+    const device = {
+      createShaderModule: () => ({ modules: ++modules }),
+      createComputePipelineAsync: async () => ({ pipelines: ++pipelines }),
+    } as unknown as GPUDevice;
+    const manager = new KernelManager(device);
+    const [p1, p2] = await Promise.all([manager.prepare(a), manager.prepare(b)]);
+    expect(p1).toBe(p2);
+    await manager.prepare({ ...a, entryPoint: 'other' });
+    expect({ modules, pipelines }).toEqual({ modules: 1, pipelines: 2 });
+  });
+
+  it('turns a compile failure into a BACKEND_FAILED KinemaError and allows a retry', async () => {
+    const { KernelManager } = await import('../../src/kernels/manager');
+    let attempts = 0;
+    const device = {
+      createShaderModule: () => ({}),
+      createComputePipelineAsync: async () => {
+        if (++attempts === 1) throw new Error('bad WGSL');
+        return {};
+      },
+    } as unknown as GPUDevice;
+    const manager = new KernelManager(device);
+    const kernel = { name: 'k', source: '', entryPoint: 'main', constants: {} };
+    await expect(manager.prepare(kernel)).rejects.toMatchObject({ code: 'BACKEND_FAILED', message: expect.stringContaining('bad WGSL') });
+    await expect(manager.prepare(kernel)).resolves.toBeDefined();
+  });
+});
