@@ -116,7 +116,10 @@ export function ddimTimesteps(config: DdimConfig, steps: number): number[] {
       const ratio = n / steps;
       const delta = n - ratio - n;
       const length = Math.ceil((0 - n) / -ratio);
-      return Array.from({ length }, (_, i) => roundHalfEven(n + i * delta) - 1);
+      // For some step counts (61, 103, 121, … of 1000) float rounding gives arange one extra element,
+      // whose timestep is −1; diffusers then steps from alphas_cumprod[−1] (the noisiest ᾱ) at the very
+      // end. kinema keeps the first `steps` timesteps instead: a deliberate deviation.
+      return Array.from({ length: Math.min(length, steps) }, (_, i) => roundHalfEven(n + i * delta) - 1);
     }
   }
 }

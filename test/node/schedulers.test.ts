@@ -152,6 +152,13 @@ describe('plans and steps are pure', () => {
     expect(plan.timesteps).toEqual([999, 666, 332]);
     expect(plan.prevTimesteps).toEqual([666, 333, -1]);
   });
+
+  it('ddim trailing keeps exactly `steps` timesteps where numpy.arange would add a stray −1', () => {
+    const plan = createScheduler({ type: 'ddim', config: { timestep_spacing: 'trailing' } }).plan(61);
+    expect(plan.steps).toBe(61);
+    expect(plan.timesteps.at(-1)).toBe(15);
+    expect(Math.min(...plan.timesteps)).toBeGreaterThanOrEqual(0);
+  });
 });
 
 describe('bad configs are rejected with the key and the valid range', () => {
