@@ -11,8 +11,10 @@
  *   …
  *   kernels.destroy();                                    // frees kinema's own objects, never the device
  *
- * - Every method records compute passes into the caller's encoder and returns at once; nothing is read
- *   back. Call `submit(encoder)` (or submit yourself, then `releaseTransients()`).
+ * - Every method validates its arguments (TypeError/RangeError naming the option), records a compute pass
+ *   into the caller's encoder and returns at once; nothing is read back. Call `submit(encoder)` (or submit
+ *   yourself, then `releaseTransients()`); either frees the parameter buffers of everything recorded so
+ *   far, so submit every encoder you recorded into before calling them.
  * - Buffers are f32 storage buffers (toRgba's output: one u32 per pixel) with STORAGE usage; offsets and
  *   counts are in elements, so slices of onnxruntime's output buffers can be used directly. Arguments may
  *   be slices of one buffer: an output may be exactly an input's range (in place: schedulerStep xNext = x,
@@ -28,7 +30,7 @@
  * - `schedulerStep(encoder, { x, modelOutput, xNext, x0? }, { count, update, clipRange? })`.
  * - `affine(encoder, input[C·L], out[C·L], { channels, channelLength, scale, bias })`: x·scale[c] + bias[c].
  * - `toRgba(encoder, video[3·F·H·W], out[u32 pixels], { frames, height, width, scale?, filter?,
- *   frameStart?, frameCount? })`: bytes may differ from the CPU twin by 1 where a value lands on a
+ *   frameStart?, frameCount? })`: video and out must be different buffers. Bytes may differ from the CPU twin by 1 where a value lands on a
  *   rounding boundary (fused multiply-add, WGSL division accuracy).
  */
 import { encodeAffine, affineKernel } from './affine';
