@@ -1,4 +1,4 @@
-import { defineConfig, type Plugin } from 'vite';
+import { defineConfig, type Plugin, type UserConfig } from 'vite';
 import { resolve } from 'node:path';
 
 /** COOP/COEP on every response, so the page is cross-origin isolated and wasm can use threads. */
@@ -21,27 +21,66 @@ export function crossOriginIsolation(): Plugin {
 
 const root = import.meta.dirname;
 
-export default defineConfig(({ mode }) => {
-  const shared = {
-    plugins: [crossOriginIsolation()],
-    optimizeDeps: { exclude: ['onnxruntime-web'] },
-    worker: { format: 'es' as const },
-  };
+/**
+ * @huggingface/transformers imports its own nested onnxruntime-web build; we only use its tokenizer and
+ * want one runtime per worker, so its import is pointed at ours (it also finds ours through
+ * globalThis[Symbol.for('onnxruntime')]).
+ */
+export const sharedAliases = [
+  { find: /^onnxruntime-web\/webgpu$/, replacement: resolve(root, 'node_modules/onnxruntime-web/dist/ort.bundle.min.mjs') },
+];
+
+const shared: UserConfig = {
+  plugins: [crossOriginIsolation()],
+  resolve: { alias: sharedAliases },
+  optimizeDeps: { exclude: ['onnxruntime-web'] },
+  worker: { format: 'es' },
+};
+
+export default defineConfig(({ mode }): UserConfig => {
   if (mode === 'lib') {
-    // The npm package: ESM entry points; the worker and the runtime's wasm files are emitted as assets.
+    // The npm package. Built as a multi-entry app build rather than Vite's library mode, because library
+    // mode inlines every asset (the 28 MB runtime wasm would become base64); this way the worker and the
+    // wasm are emitted as files next to the entry points, and public/ (the embedded model) is copied in.
     return {
       ...shared,
-      publicDir: false as const,
+      publicDir: resolve(root, 'public'),
       build: {
         outDir: 'dist',
-        emptyOutDir: false,
+        emptyOutDir: true,
         target: 'es2022',
         sourcemap: true,
-        lib: {
-          entry: { kinema: resolve(root, 'src/index.ts') },
-          formats: ['es' as const],
+        modulePreload: false,
+        assetsInlineLimit: 0,
+        rolldownOptions: {
+          input: {
+            kinema: resolve(root, 'src/index.ts'),
+          },
+          preserveEntrySignatures: 'strict',
+          output: {
+            entryFileNames: '[name].js',
+            chunkFileNames: 'chunks/[name]-[hash].js',
+            assetFileNames: 'assets/[name]-[hash][extname]',
+          },
         },
-        rollupOptions: { external: [] },
+      },
+    };
+  }
+  if (mode === 'node') {
+    // Node-side tools (the `generate` command, the cloud proxy): plain ESM for Node 20, dependencies external.
+    return {
+      resolve: { alias: sharedAliases },
+      publicDir: false,
+      build: {
+        ssr: true,
+        outDir: 'dist/node',
+        emptyOutDir: true,
+        target: 'node20',
+        sourcemap: true,
+        rolldownOptions: {
+          input: { cli: resolve(root, 'src/node/cli.ts'), proxy: resolve(root, 'src/node/proxy.ts') },
+          output: { entryFileNames: '[name].js', chunkFileNames: 'chunks/[name]-[hash].js', format: 'es' },
+        },
       },
     };
   }
@@ -56,7 +95,8 @@ export default defineConfig(({ mode }) => {
       outDir: resolve(root, 'dist-demo'),
       emptyOutDir: true,
       target: 'es2022',
-      rollupOptions: { input: { index: resolve(root, 'demo/index.html') } },
+      assetsInlineLimit: 0,
+      rolldownOptions: { input: { index: resolve(root, 'demo/index.html'), cli: resolve(root, 'demo/cli.html') } },
     },
   };
 });

@@ -1,4 +1,5 @@
 /** The public types of kinema's API. Pure declarations: safe to import from anywhere. */
+import type { CloudProviderOptions } from '../cloud/types';
 import type { ProgressListener } from '../progress/events';
 import type { Capabilities } from '../runtime/capabilities';
 
@@ -74,8 +75,8 @@ export interface GenerateRequest {
   returnFrames?: boolean;
   /** Draw a small visible mark into the frames (off by default); a string sets the text. */
   watermark?: boolean | string;
-  /** Extra provider fields for cloud generation (e.g. DashScope `shot_type`). */
-  providerOptions?: Record<string, unknown>;
+  /** Extra provider fields for cloud generation, e.g. `{ dashscope: { shotType: 'multi', promptExtend: false } }`. */
+  providerOptions?: CloudProviderOptions;
 }
 
 export interface CallOptions {
@@ -108,8 +109,9 @@ export interface GenerateResult {
   numFrames: number;
   fps: number;
   seed: number;
-  steps: number;
-  guidanceScale: number;
+  /** Denoising steps and guidance used; absent for cloud results (providers do not report them). */
+  steps?: number;
+  guidanceScale?: number;
   backend: UsedBackend;
   model: string;
   modelVersion?: string;

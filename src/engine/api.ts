@@ -33,6 +33,8 @@ export interface EngineGenerateSpec {
   previewEvery: number;
   returnFrames: boolean;
   watermark: boolean | string;
+  /** Start from these latents [1, C, T, h, w] instead of seeded noise (to reproduce another implementation's run). */
+  initialLatents?: Float32Array;
 }
 
 export interface EngineLoadInfo {

@@ -254,6 +254,7 @@ export function createEngine(platform: EnginePlatform = defaultPlatform()): Engi
         schedule: { timesteps: plan.timesteps, coefficients: plan.updates.map((update) => ({ update, clipRange: plan.clipRange })) },
         guidanceScale: spec.guidanceScale,
         seed: spec.seed,
+        ...(spec.initialLatents ? { initialLatents: spec.initialLatents } : {}),
         latentMean: manifest.latent.mean,
         latentStd: manifest.latent.std,
         numFrames: spec.numFrames,

@@ -48,6 +48,10 @@ export function createCpuOps(ort: Ort): LoopOps {
       return new CpuTensor(out, dims);
     },
 
+    upload(data, dims) {
+      return new CpuTensor(Float32Array.from(data), dims);
+    },
+
     repeatBatch(latent, batch) {
       const src = asCpu(latent).data;
       const out = new Float32Array(src.length * batch);

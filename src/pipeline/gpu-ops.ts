@@ -97,6 +97,13 @@ export function createGpuOps(ort: Ort, device: GPUDevice, kernels: Kernels): Loo
       return out;
     },
 
+    upload(data, dims) {
+      checkDevice();
+      const out = fresh(dims);
+      device.queue.writeBuffer(out.buffer, 0, data as Float32Array<ArrayBuffer>, 0, out.length);
+      return out;
+    },
+
     repeatBatch(latent, batch) {
       const src = asGpu(latent);
       const out = fresh([batch, ...latent.dims.slice(1)]);

@@ -22,6 +22,8 @@ export interface PipelineInput {
   schedule: Schedule;
   guidanceScale: number;
   seed: number;
+  /** Initial latents to start from instead of seeded noise (diffusers' `latents`), e.g. a PyTorch run's noise. */
+  initialLatents?: Float32Array;
   latentMean: readonly number[];
   latentStd: readonly number[];
   numFrames: number;
@@ -46,6 +48,24 @@ export interface PipelineTimings {
 }
 
 export const usesGuidance = (guidanceScale: number) => guidanceScale > 1;
+
+/**
+ * Lets the event loop run once. onnxruntime's wasm runs resolve as microtasks, so without this a worker
+ * never reads its messages (an abort from the page, say) until the whole clip is done.
+ */
+export function yieldToEventLoop(): Promise<void> {
+  // A message round trip queues behind messages already waiting. (scheduler.yield() would not do: its
+  // continuation is meant to run ahead of queued tasks.)
+  return new Promise((resolve) => {
+    const { port1, port2 } = new MessageChannel();
+    port1.onmessage = () => {
+      port1.close();
+      resolve();
+    };
+    port2.postMessage(null);
+    port2.close();
+  });
+}
 
 export async function runPipeline(input: PipelineInput): Promise<PipelineTimings> {
   const { ops, sessions, tokens, schedule, signal } = input;
@@ -88,9 +108,10 @@ export async function runPipeline(input: PipelineInput): Promise<PipelineTimings
 
     start = performance.now();
     const readbacksBefore = ops.readbacks;
-    latent = ops.noise(input.latentDims, input.seed);
+    latent = input.initialLatents ? ops.upload(input.initialLatents, input.latentDims) : ops.noise(input.latentDims, input.seed);
     const total = schedule.timesteps.length;
     for (let i = 0; i < total; i++) {
+      await yieldToEventLoop();
       throwIfAborted(signal, 'generation');
       const wantPreview = input.previewEvery > 0 && ((i + 1) % input.previewEvery === 0) && i + 1 < total;
       const modelInput = guided ? ops.repeatBatch(latent, 2) : latent;
@@ -133,6 +154,7 @@ export async function runPipeline(input: PipelineInput): Promise<PipelineTimings
     try {
       // Frames leave the GPU one at a time, so encoding starts with the first while the rest wait.
       for (let f = 0; f < input.numFrames; f++) {
+        await yieldToEventLoop();
         throwIfAborted(signal, 'generation');
         const [frame] = await ops.toRgbaFrames(video, f, 1, input.outputScale, input.outputFilter);
         await input.onFrame?.(frame!, f);

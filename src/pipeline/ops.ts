@@ -24,6 +24,8 @@ export interface LoopOps {
   run(session: Session, feeds: Record<string, Tensor | CpuFeed>, outputName: string): Promise<Tensor>;
   /** Seeded N(0,1) latents of the given shape. */
   noise(dims: readonly number[], seed: number): Tensor;
+  /** A tensor holding the given values (caller-supplied initial latents). */
+  upload(data: Float32Array, dims: readonly number[]): Tensor;
   /** The latent repeated `batch` times along dim 0 (CFG runs batch 2). */
   repeatBatch(latent: Tensor, batch: number): Tensor;
   /** guided = u + g·(c − u) from a batch-2 prediction [uncond; cond]. */

@@ -1,0 +1,73 @@
+// The engine on onnxruntime-web's WebGPU backend (SwiftShader here: slow, so few steps), in real Chromium.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { detect } from '../../training/eval/detector.mjs';
+import { parseCaption } from '../../training/eval/captions.mjs';
+import { KinemaError } from '../../src/errors';
+import { createEngine } from '../../src/engine/engine';
+import type { Engine } from '../../src/engine/api';
+import type { ProgressEvent } from '../../src/progress/events';
+import { concatFrames, generateSpec, loadSpec, psnr } from './support/model';
+
+// Every GPU→CPU read-back goes through GPUBuffer.mapAsync, ours and onnxruntime's alike: count them all.
+let mapAsyncCalls = 0;
+const originalMapAsync = GPUBuffer.prototype.mapAsync;
+GPUBuffer.prototype.mapAsync = function (this: GPUBuffer, ...args: Parameters<GPUBuffer['mapAsync']>) {
+  mapAsyncCalls++;
+  return originalMapAsync.apply(this, args);
+};
+
+let gpu: Engine;
+beforeAll(async () => {
+  gpu = createEngine();
+  const info = await gpu.load(loadSpec('webgpu'));
+  expect(info.backend).toBe('webgpu');
+});
+afterAll(() => gpu?.dispose());
+
+const prompt = 'a magenta circle moving right on a gray background';
+const spec = generateSpec({ prompt, seed: 2024, steps: 4 });
+
+describe('engine on WebGPU', () => {
+  let first: Awaited<ReturnType<Engine['generate']>>;
+
+  it('keeps latents on the GPU: no read-back at all until frames exist', async () => {
+    let atLastStep = -1;
+    const before = mapAsyncCalls;
+    first = await gpu.generate(spec, (e: ProgressEvent) => {
+      if (e.type === 'denoise' && e.step === e.total) atLastStep = mapAsyncCalls - before;
+    });
+    expect(first.backend).toBe('webgpu');
+    expect(atLastStep).toBe(0);
+    expect(first.readbacksDuringDenoise).toBe(0);
+    expect(first.frames).toHaveLength(8);
+  });
+
+  it('gives identical frames for the same seed', async () => {
+    const again = await gpu.generate(spec);
+    expect(concatFrames(again.frames!)).toEqual(concatFrames(first.frames!));
+  });
+
+  it('matches the wasm backend (≥ 35 dB PSNR) and shows the prompt', async () => {
+    const cpu = createEngine();
+    try {
+      await cpu.load(loadSpec('wasm'));
+      const wasm = await cpu.generate(spec);
+      expect(psnr(concatFrames(first.frames!), concatFrames(wasm.frames!))).toBeGreaterThanOrEqual(35);
+    } finally {
+      await cpu.dispose();
+    }
+    const found = detect(concatFrames(first.frames!), 32, 32, 8);
+    const wanted = parseCaption(prompt);
+    expect({ color: found.color, motion: found.motion, background: found.background }).toEqual({ color: wanted.color, motion: wanted.motion, background: wanted.background });
+  });
+
+  it('cancels mid-loop with ABORTED, then generates again', async () => {
+    const controller = new AbortController();
+    const error = await gpu.generate(generateSpec({ prompt, steps: 30 }), (e) => {
+      if (e.type === 'denoise' && e.step === 1) controller.abort();
+    }, controller.signal).then(() => null, (e: unknown) => e);
+    expect((error as KinemaError).code).toBe('ABORTED');
+    const next = await gpu.generate(generateSpec({ prompt, steps: 1 }));
+    expect(next.frames).toHaveLength(8);
+  });
+});
