@@ -31,6 +31,8 @@ export const sharedAliases = [
 ];
 
 const shared: UserConfig = {
+  // Relative asset URLs (resolved against import.meta.url), so the package and the demo work from any path.
+  base: './',
   plugins: [crossOriginIsolation()],
   resolve: { alias: sharedAliases },
   optimizeDeps: { exclude: ['onnxruntime-web'] },
@@ -55,6 +57,9 @@ export default defineConfig(({ mode }): UserConfig => {
         rolldownOptions: {
           input: {
             kinema: resolve(root, 'src/index.ts'),
+            worker: resolve(root, 'src/worker.ts'),
+            cloud: resolve(root, 'src/cloud/index.ts'),
+            widget: resolve(root, 'src/widget/define.ts'),
           },
           preserveEntrySignatures: 'strict',
           output: {

@@ -43,8 +43,11 @@ export function createVideoGenerator(options?: GeneratorOptions): VideoGenerator
   const resolved = resolveOptions(options, pageUrl());
   const cloud = options?.cloud;
   const logger: Logger | undefined = options?.logger || undefined;
-  if (options?.worker !== undefined && options.worker !== false && typeof options.worker !== 'function' && !(typeof Worker !== 'undefined' && options.worker instanceof Worker)) {
-    throw new TypeError('worker must be a Worker, a function returning one, or false to run in this thread');
+  if (options?.worker !== undefined && typeof options.worker !== 'function' && !(typeof Worker !== 'undefined' && options.worker instanceof Worker)) {
+    throw new TypeError('worker must be a Worker or a function returning one');
+  }
+  if (options?.engine !== undefined && (typeof options.engine !== 'object' || options.engine === null || typeof options.engine.generate !== 'function')) {
+    throw new TypeError("engine must be an Engine, e.g. createEngine() from 'kinema/worker'");
   }
   let state: GeneratorState = 'idle';
   let engine: Promise<Engine> | undefined;
@@ -68,11 +71,8 @@ export function createVideoGenerator(options?: GeneratorOptions): VideoGenerator
 
   function getEngine(): Promise<Engine> {
     engine ??= (async () => {
+      if (options?.engine) return options.engine;
       const choice = options?.worker;
-      if (choice === false) {
-        const { createEngine } = await import('../engine/engine');
-        return createEngine();
-      }
       const worker = typeof choice === 'function' ? choice() : choice ?? defaultWorker();
       return connectWorkerEngine(worker);
     })();

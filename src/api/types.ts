@@ -2,6 +2,7 @@
 import type { CloudProviderOptions } from '../cloud/types';
 import type { ProgressListener } from '../progress/events';
 import type { Capabilities } from '../runtime/capabilities';
+import type { Engine } from '../engine/api';
 
 export type { Capabilities, WebGpuInfo } from '../runtime/capabilities';
 export type { ProgressEvent, ProgressListener, ComponentName, Stage, CloudState } from '../progress/events';
@@ -43,8 +44,13 @@ export interface GeneratorOptions {
   allowWasm?: boolean;
   /** Weight variant preference (default 'auto': the smallest download that computes in fp32 unless shader-f16 allows fp16). */
   weights?: WeightPreference;
-  /** The engine's worker: a Worker you made, a factory, or false to run in this thread (tests, Node). */
-  worker?: Worker | (() => Worker) | false;
+  /** The engine's worker: a Worker you made or a factory (default: kinema's own module worker). */
+  worker?: Worker | (() => Worker);
+  /**
+   * An engine to use instead of a worker, e.g. `createEngine()` from 'kinema/worker' to run in this
+   * thread (tests, tools). The main entry never loads the runtime itself.
+   */
+  engine?: Engine;
   /** Where model files are kept: the Cache API (default; falls back to memory with a warning) or memory only. */
   cache?: 'cache-api' | 'memory';
   /** Cloud fallback / cloud backend settings. */

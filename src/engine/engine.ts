@@ -7,7 +7,7 @@ import { KinemaError, throwIfAborted } from '../errors';
 import type { GenerateResult } from '../api/types';
 import { createClipEncoder, type ClipEncoder } from '../encode';
 import { loadFiles, openModelStore, isCached, clearCache, cachedModels, modelCachePrefix, MemoryStore, type ModelStore } from '../loader';
-import { checkDeviceLimits, fetchManifest, selectVariants, selectedFiles, type ModelManifest, type SelectedVariants } from '../models';
+import { checkDeviceLimits, fetchManifest, selectVariants, selectedFiles, unknownWordsMessage, type ModelManifest, type SelectedVariants } from '../models';
 import { ProgressTracker } from '../progress';
 import type { ProgressListener } from '../progress/events';
 import { probeCapabilities, probeWebGpu, type Capabilities } from '../runtime/capabilities';
@@ -218,9 +218,9 @@ export function createEngine(platform: EnginePlatform = defaultPlatform()): Engi
     const tokens = model.tokenizer.encode(prompts);
     const unknown = tokens.unknownWords[prompts.length - 1] ?? [];
     if (unknown.length > 0) {
-      const message = `${manifest.id} does not know ${unknown.map((w) => `"${w}"`).join(', ')}; they are ignored`;
+      const message = unknownWordsMessage(manifest, spec.prompt, unknown);
       warnings.push(message);
-      tracker.emit({ type: 'warning', code: 'UNKNOWN_WORDS', message, details: { words: unknown, vocabulary: manifest.vocabulary } });
+      tracker.emit({ type: 'warning', code: 'UNKNOWN_WORDS', message, details: { words: unknown } });
     }
 
     const plan = model.scheduler.plan(spec.steps);

@@ -4,3 +4,4 @@ export { BUILTIN_MODELS, resolveModelRef, fetchManifest, type ModelRef, type Man
 export {
   selectVariants, selectedFiles, checkDeviceLimits, type SelectVariantsOptions, type DeviceLimits,
 } from './variants';
+export { describeVocabulary, promptLanguage, unknownWordsMessage } from './vocabulary';
