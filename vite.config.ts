@@ -89,6 +89,10 @@ export default defineConfig(({ mode }): UserConfig => {
       },
     };
   }
+  if (mode === 'bench') {
+    // npm run bench: a dev server over the repository; bench/page.html imports the sources directly.
+    return { ...shared, root, publicDir: resolve(root, 'public'), server: { host: '127.0.0.1', port: 0 } };
+  }
   // The demo page (npm start / npm run build → dist-demo).
   return {
     ...shared,

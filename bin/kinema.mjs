@@ -13,8 +13,11 @@ if (!existsSync(cli) || !existsSync(resolve(root, 'dist-demo/cli.html'))) {
     process.exit(1);
   }
   console.error('kinema: building the library and page once (npm run build)…');
-  const built = spawnSync('npm', ['run', 'build', '--silent'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
-  if (built.status !== 0) process.exit(built.status ?? 1);
+  const built = spawnSync('npm', ['run', 'build', '--silent'], { cwd: root, encoding: 'utf8', env: { ...process.env, VITE_CONFIG_NATIVE_IGNORE_WARNING: 'true' } });
+  if (built.status !== 0) {
+    console.error(`${built.stdout}${built.stderr}\nkinema: the build failed (above)`);
+    process.exit(built.status ?? 1);
+  }
 }
 const { main } = await import(pathToFileURL(cli).href);
 process.exitCode = await main(process.argv.slice(2));

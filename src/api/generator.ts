@@ -39,6 +39,21 @@ function monotonic(listener: ProgressListener | undefined): ProgressListener | u
   };
 }
 
+/**
+ * One phase of a longer call: its own 0→1 progress mapped onto [from, to] of the caller's, and its own
+ * `done` swallowed (only the whole call ends with done).
+ */
+function phase(listener: ProgressListener | undefined, from: number, to: number): ProgressListener | undefined {
+  if (!listener) return undefined;
+  return (event: ProgressEvent) => {
+    if (event.type === 'done') return;
+    listener({ ...event, overall: from + (to - from) * event.overall } as ProgressEvent);
+  };
+}
+
+/** When generate() must load the model first, the load takes this share of the progress bar. */
+const LOAD_SHARE = 0.4;
+
 export function createVideoGenerator(options?: GeneratorOptions): VideoGenerator {
   const resolved = resolveOptions(options, pageUrl());
   const cloud = options?.cloud;
@@ -151,7 +166,6 @@ export function createVideoGenerator(options?: GeneratorOptions): VideoGenerator
       const onProgress = monotonic(call.onProgress);
       const withProgress: CallOptions = { ...call, ...(onProgress ? { onProgress } : {}) };
       if (state === 'generating') return Promise.reject(new KinemaError('INVALID_REQUEST', 'a generation is already running on this generator; await it or cancel it first'));
-      const previous = state;
       state = 'generating';
       return (async () => {
         try {
@@ -159,9 +173,11 @@ export function createVideoGenerator(options?: GeneratorOptions): VideoGenerator
           const spec = resolveRequest(request, await getManifest(call.signal));
           let loadMs = 0;
           try {
-            const load = await loadLocal(withProgress);
-            loadMs = loadedLocal === load && previous !== 'ready' ? load.loadMs : 0;
-            const result = await (await getEngine()).generate(spec, onProgress, call.signal);
+            const needsLoad = loadedLocal === undefined;
+            const load = await loadLocal({ ...call, ...(needsLoad ? { onProgress: phase(onProgress, 0, LOAD_SHARE) } : {}) });
+            loadMs = needsLoad ? load.loadMs : 0;
+            const result = await (await getEngine()).generate(spec, phase(onProgress, needsLoad ? LOAD_SHARE : 0, 1), call.signal);
+            onProgress?.({ type: 'done', overall: 1 });
             return { ...result, timings: { ...result.timings, loadMs, totalMs: result.timings.totalMs + loadMs } };
           } catch (error) {
             if (!canFallBackToCloud(error)) throw error;

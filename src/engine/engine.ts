@@ -85,6 +85,11 @@ export function createEngine(platform: EnginePlatform = defaultPlatform()): Engi
   async function chooseBackend(spec: EngineLoadSpec, manifest: ModelManifest, emitFallback: (reason: string, code?: string) => void) {
     if (spec.backend === 'wasm') return { backend: 'wasm' as const, shaderF16: false };
     const gpu = await probeWebGpu(platform.gpu);
+    // A software adapter (SwiftShader, WARP) is correct but far slower than wasm: 'auto' prefers wasm then.
+    if (gpu.available && gpu.isFallbackAdapter && spec.backend === 'auto' && spec.allowWasm) {
+      emitFallback(`the WebGPU adapter is a software fallback (${gpu.architecture || gpu.description || 'no hardware GPU'}), slower than wasm`, 'WEBGPU_UNAVAILABLE');
+      return { backend: 'wasm' as const, shaderF16: false };
+    }
     if (gpu.available) {
       const variants = selectVariants(manifest, { shaderF16: gpu.shaderF16 === true });
       const limitError = gpu.limits ? checkDeviceLimits(manifest, variants, gpu.limits) : null;

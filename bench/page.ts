@@ -1,0 +1,134 @@
+/**
+ * Benchmarks that run in the browser, driven by bench/run.mjs. Each returns raw timings; run.mjs pairs
+ * them side by side and prints ratios. Nothing here asserts a time.
+ */
+import * as ort from 'onnxruntime-web';
+import { createEngine } from '../src/engine/engine';
+import type { EngineGenerateSpec, EngineLoadSpec } from '../src/engine/api';
+import { getOrt } from '../src/runtime/ort';
+import { createVideoGenerator } from '../src/index';
+
+declare global {
+  interface Window {
+    bench: typeof bench;
+    benchReady: boolean;
+  }
+}
+
+const manifestUrl = new URL('/models/kinema-micro/manifest.json', location.href).href;
+const load = (backend: 'wasm' | 'webgpu', cache: 'memory' | 'cache-api' = 'memory'): EngineLoadSpec => ({ manifestUrl, backend, allowWasm: false, weights: 'fp32', cache });
+const spec = (steps: number, extra: Partial<EngineGenerateSpec> = {}): EngineGenerateSpec => ({
+  prompt: 'a red circle moving right on a black background', negativePrompt: '', seed: 1, steps, guidanceScale: 4, numFrames: 8, fps: 8,
+  width: 32, height: 32, format: 'frames', outputScale: 1, outputFilter: 'nearest', previewEvery: 0, returnFrames: false, watermark: false, ...extra,
+});
+
+async function manifestFiles(): Promise<{ json: { tokenizer: { maxLength: number }; components: Record<string, { variants: { dtype: string; files: { path: string }[] }[] }>; latent: { channels: number } }; bytes: Map<string, Uint8Array> }> {
+  const json = await (await fetch(manifestUrl)).json();
+  const bytes = new Map<string, Uint8Array>();
+  for (const component of Object.values(json.components) as { variants: { dtype: string; files: { path: string }[] }[] }[]) {
+    const fp32 = component.variants.find((v) => v.dtype === 'fp32')!;
+    for (const file of fp32.files) bytes.set(file.path, new Uint8Array(await (await fetch(new URL(file.path, manifestUrl))).arrayBuffer()));
+  }
+  return { json, bytes };
+}
+
+const bench = {
+  /** (a) and (b): end-to-end generations and bare session.run sequences on wasm, interleaved. */
+  async wasmOverhead(steps: number, rounds: number) {
+    getOrt();
+    const engine = createEngine();
+    await engine.load(load('wasm'));
+    const { json, bytes } = await manifestFiles();
+    const graph = (name: string) => json.components[name]!.variants.find((v) => v.dtype === 'fp32')!.files[0]!.path;
+    const sessions = {
+      text: await ort.InferenceSession.create(bytes.get(graph('textEncoder'))!, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' }),
+      denoiser: await ort.InferenceSession.create(bytes.get(graph('denoiser'))!, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' }),
+      vae: await ort.InferenceSession.create(bytes.get(graph('vaeDecoder'))!, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' }),
+    };
+    const L = json.tokenizer.maxLength;
+    const C = json.latent.channels;
+    const ids = new ort.Tensor('int64', new BigInt64Array(2 * L).fill(1n), [2, L]);
+    const mask = new ort.Tensor('int64', new BigInt64Array(2 * L).fill(1n), [2, L]);
+    async function bare(): Promise<number> {
+      let total = 0;
+      const time = async (run: () => Promise<unknown>) => { const t = performance.now(); await run(); total += performance.now() - t; };
+      let states!: ort.Tensor;
+      await time(async () => { states = (await sessions.text.run({ input_ids: ids, attention_mask: mask })).last_hidden_state!; });
+      const latent = new ort.Tensor('float32', new Float32Array(2 * C * 8 * 8 * 8).fill(0.1), [2, C, 8, 8, 8]);
+      for (let i = 0; i < steps; i++) {
+        const t = new ort.Tensor('float32', new Float32Array([1000 - i * 100, 1000 - i * 100]), [2]);
+        await time(() => sessions.denoiser.run({ hidden_states: latent, timestep: t, encoder_hidden_states: states, encoder_attention_mask: mask }));
+      }
+      await time(() => sessions.vae.run({ latent_sample: new ort.Tensor('float32', new Float32Array(C * 8 * 8 * 8).fill(0.1), [1, C, 8, 8, 8]) }));
+      return total;
+    }
+    await bare();
+    await engine.generate(spec(steps));
+    const e2e: number[] = [];
+    const bareRuns: number[] = [];
+    const insideRuns: number[] = [];
+    for (let r = 0; r < rounds; r++) {
+      const t = performance.now();
+      const result = await engine.generate(spec(steps, { seed: r }));
+      e2e.push(performance.now() - t);
+      insideRuns.push(result.timings.sessionRunMs ?? NaN);
+      bareRuns.push(await bare());
+    }
+    await engine.dispose();
+    return { e2e, bare: bareRuns, sessionRunInside: insideRuns, threads: ort.env.wasm.numThreads };
+  },
+
+  /** (c): time per denoising step on each backend (few steps on WebGPU: SwiftShader is slow). */
+  async stepTimes(steps: number) {
+    const out: Record<string, number[]> = {};
+    for (const backend of ['wasm', 'webgpu'] as const) {
+      const engine = createEngine();
+      await engine.load(load(backend));
+      await engine.generate(spec(1)); // compile shaders / warm up
+      out[backend] = [];
+      for (let r = 0; r < 2; r++) {
+        const result = await engine.generate(spec(steps, { seed: r }));
+        out[backend]!.push(result.timings.denoiseMs / steps);
+      }
+      await engine.dispose();
+    }
+    return out;
+  },
+
+  /** (d): a load with an empty cache, then a load of the same model from the Cache API. */
+  async coldWarmLoad(rounds: number) {
+    const cold: number[] = [];
+    const warm: number[] = [];
+    for (let r = 0; r < rounds; r++) {
+      const a = createEngine();
+      await a.clearCache(load('wasm', 'cache-api'));
+      let t = performance.now();
+      await a.load(load('wasm', 'cache-api'));
+      cold.push(performance.now() - t);
+      await a.dispose();
+      const b = createEngine();
+      t = performance.now();
+      await b.load(load('wasm', 'cache-api'));
+      warm.push(performance.now() - t);
+      await b.dispose();
+    }
+    return { cold, warm };
+  },
+
+  /** Issue 5: encode share of a generation (MP4, upscaled ×8), and time to the first preview. */
+  async encodeAndPreview(steps: number, rounds: number) {
+    const generator = createVideoGenerator({ model: manifestUrl, backend: 'wasm', cache: 'memory' });
+    await generator.load();
+    await generator.generate({ prompt: 'a red circle moving right on a black background', steps, outputScale: 8 });
+    const rows: { totalMs: number; encodeMs: number; firstPreviewMs: number; previewEvery: number }[] = [];
+    for (let r = 0; r < rounds; r++) {
+      const result = await generator.generate({ prompt: 'a red circle moving right on a black background', seed: r, steps, outputScale: 8, previewEvery: 2 });
+      rows.push({ totalMs: result.timings.totalMs, encodeMs: result.timings.encodeMs, firstPreviewMs: result.timings.firstPreviewMs ?? NaN, previewEvery: 2 });
+    }
+    await generator.dispose();
+    return rows;
+  },
+};
+
+window.bench = bench;
+window.benchReady = true;

@@ -1,0 +1,96 @@
+#!/usr/bin/env node
+// npm run bench [-- --write] — kinema's benchmarks, measured side by side in one run; prints ratios.
+// --write also replaces BENCHMARKS.md with this run's output. Times are this machine's, and noisy:
+// read the ratios, not the milliseconds, and never gate a test on them.
+import { spawnSync } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createServer } from 'vite';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const write = process.argv.includes('--write');
+const quick = process.argv.includes('--quick');
+const ROUNDS = quick ? 2 : 5;
+const STEPS = 8;
+
+const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
+const ms = (x) => `${x.toFixed(x < 10 ? 2 : 0)} ms`;
+const lines = [];
+const say = (line = '') => { lines.push(line); console.log(line); };
+
+process.env.VITE_CONFIG_NATIVE_IGNORE_WARNING = 'true';
+const server = await createServer({ root, configFile: resolve(root, 'vite.config.ts'), mode: 'bench', logLevel: 'error' });
+await server.listen();
+const base = server.resolvedUrls.local[0];
+const { findChromium, CHROMIUM_ARGS } = await server.ssrLoadModule('/src/node/chromium.ts');
+const { chromium } = await import('playwright-core');
+const browser = await chromium.launch({ executablePath: findChromium(), args: [...CHROMIUM_ARGS] });
+const page = await browser.newPage();
+page.on('pageerror', (e) => console.error('page error:', e.message));
+await page.goto(new URL('bench/page.html', base).href);
+await page.waitForFunction(() => window.benchReady === true, null, { timeout: 120_000 });
+const run = (name, ...args) => page.evaluate(([n, a]) => window.bench[n](...a), [name, args]);
+
+say(`# kinema benchmarks`);
+say();
+say(`Command: \`npm run bench${quick ? ' -- --quick' : ''}\` · ${new Date().toISOString().slice(0, 10)} · ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'} · Chromium headless, WebGPU on SwiftShader (no GPU) · kinema-micro fp32, ${STEPS} steps with CFG, 8 frames at 32×32 · medians of ${ROUNDS} interleaved rounds.`);
+say();
+
+// (a) engine overhead over bare session.run, and (b) against PyTorch, interleaved round by round.
+const torchScript = resolve(root, 'bench/torch_sampling.py');
+const torchRun = () => {
+  const out = spawnSync('/usr/bin/python3', [torchScript, '--steps', String(STEPS), '--rounds', '1', '--threads', '1'], { cwd: root, encoding: 'utf8' });
+  if (out.status !== 0) return { error: (out.stderr || out.stdout).trim().split('\n').at(-1) };
+  return JSON.parse(out.stdout.trim().split('\n').at(-1));
+};
+const wasmRounds = [];
+const torchRounds = [];
+for (let r = 0; r < ROUNDS; r++) {
+  wasmRounds.push(await run('wasmOverhead', STEPS, 1));
+  torchRounds.push(existsSync(torchScript) ? torchRun() : { error: 'bench/torch_sampling.py is missing' });
+}
+const e2e = median(wasmRounds.flatMap((r) => r.e2e));
+const bare = median(wasmRounds.flatMap((r) => r.bare));
+say(`## (a) End-to-end generation ÷ bare session.run (wasm, ${wasmRounds[0].threads} thread${wasmRounds[0].threads > 1 ? 's' : ''})`);
+say(`- generate (frames out): ${ms(e2e)}; the same ${STEPS + 2} session.run calls alone: ${ms(bare)}`);
+say(`- **ratio ${(e2e / bare).toFixed(3)}** (target ≤ 1.10)`);
+say();
+say(`## (b) kinema in Chromium (wasm) ÷ PyTorch on the CPU, same model and steps`);
+const torchOk = torchRounds.filter((r) => !r.error);
+if (torchOk.length > 0) {
+  const torch = median(torchOk.map((r) => r.ms));
+  say(`- kinema: ${ms(e2e)}; PyTorch ${torchOk[0].torch} (${torchOk[0].threads} thread, same ${STEPS}-step CFG sampling): ${ms(torch)}`);
+  say(`- **ratio ${(e2e / torch).toFixed(3)}** (target ≤ 1.5)`);
+} else {
+  say(`- not measured: ${torchRounds[0]?.error}`);
+}
+say();
+
+const steps = await run('stepTimes', 2);
+const perStep = { wasm: median(steps.wasm), webgpu: median(steps.webgpu) };
+say(`## (c) WebGPU vs wasm, time per denoising step`);
+say(`- wasm ${ms(perStep.wasm)}, WebGPU (SwiftShader, a CPU rasterizer) ${ms(perStep.webgpu)}: **WebGPU ÷ wasm ${(perStep.webgpu / perStep.wasm).toFixed(1)}** (reported; on this GPU-less machine WebGPU is emulated, so 'auto' picks wasm)`);
+say();
+
+const loads = await run('coldWarmLoad', ROUNDS);
+const cold = median(loads.cold);
+const warm = median(loads.warm);
+say(`## (d) Warm (Cache API) load ÷ cold load, wasm, model served from localhost`);
+say(`- cold ${ms(cold)}, warm ${ms(warm)}: **ratio ${(warm / cold).toFixed(3)}** (target ≤ 0.2)`);
+say();
+
+const enc = await run('encodeAndPreview', STEPS, ROUNDS);
+const encodeShare = median(enc.map((r) => r.encodeMs / r.totalMs));
+const previewShare = median(enc.map((r) => r.firstPreviewMs / r.totalMs));
+say(`## Encoding and previews (through the public API and its worker, MP4 H.264 at 256×256)`);
+say(`- encode + mux: ${ms(median(enc.map((r) => r.encodeMs)))} of ${ms(median(enc.map((r) => r.totalMs)))}: **${(encodeShare * 100).toFixed(1)} %** of total (target ≤ 5 %)`);
+say(`- first preview (every 2 steps) after ${ms(median(enc.map((r) => r.firstPreviewMs)))}: **${(previewShare * 100).toFixed(1)} %** of total (target ≤ 25 %)`);
+
+await browser.close();
+await server.close();
+if (write) {
+  writeFileSync(resolve(root, 'BENCHMARKS.md'), `${lines.join('\n')}\n`);
+  console.log('\nwrote BENCHMARKS.md');
+}
