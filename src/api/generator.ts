@@ -70,9 +70,11 @@ export function createVideoGenerator(options?: GeneratorOptions): VideoGenerator
   let loadedLocal: LoadResult | undefined;
   let localUnavailable: KinemaError | undefined;
 
+  // A page without navigator.gpu (no WebGPU, or disabled for it) gets no WebGPU from its worker either.
+  const pageHasWebGpu = () => typeof navigator !== 'undefined' && 'gpu' in navigator && navigator.gpu !== undefined;
   const loadSpec = (): EngineLoadSpec => ({
     manifestUrl: '',
-    backend: resolved.backend === 'webgpu' || resolved.backend === 'wasm' ? resolved.backend : 'auto',
+    backend: resolved.backend === 'webgpu' || resolved.backend === 'wasm' ? resolved.backend : pageHasWebGpu() ? 'auto' : 'wasm',
     allowWasm: resolved.backend === 'wasm' || resolved.allowWasm,
     weights: resolved.weights,
     cache: resolved.cache,
@@ -106,6 +108,11 @@ export function createVideoGenerator(options?: GeneratorOptions): VideoGenerator
   async function loadLocal(call: CallOptions): Promise<LoadResult> {
     if (loadedLocal) return loadedLocal;
     const spec = await specWithUrl(call.signal);
+    if (resolved.backend !== 'wasm' && !pageHasWebGpu()) {
+      if (resolved.backend === 'webgpu') throw new KinemaError('WEBGPU_UNAVAILABLE', "this page has no WebGPU (navigator.gpu is missing); use backend 'auto' or 'wasm'");
+      if (!resolved.allowWasm) throw new KinemaError('NO_BACKEND', 'this page has no WebGPU (navigator.gpu is missing) and allowWasm is false');
+      call.onProgress?.({ type: 'fallback', from: 'webgpu', to: 'wasm', reason: 'this page has no WebGPU (navigator.gpu is missing)', code: 'WEBGPU_UNAVAILABLE', overall: 0 });
+    }
     const info = await (await getEngine()).load(spec, call.onProgress, call.signal);
     for (const warning of info.warnings) logger?.warn(`kinema: ${warning}`);
     loadedLocal = { backend: info.backend, model: info.model, modelVersion: info.modelVersion, downloadedBytes: info.downloadedBytes, totalBytes: info.totalBytes, loadMs: info.loadMs };
