@@ -169,7 +169,7 @@ function showResult(request: GenerateRequest, result: GenerateResult): void {
   fillFacts(resultFacts, [
     ['Seed', String(result.seed)],
     ['Backend', result.backend + (result.provider ? ` (${result.provider})` : '')],
-    ['Clip', `${result.width * (request.outputScale ?? 1)}×${result.height * (request.outputScale ?? 1)}, ${result.numFrames} frames at ${result.fps} fps${result.codec ? `, ${result.codec}` : ''}`],
+    ['Clip', `${result.width}×${result.height}, ${result.numFrames} frames at ${result.fps} fps${result.codec ? `, ${result.codec}` : ''}`],
     ['Steps', `${result.steps}, guidance ${result.guidanceScale}`],
     ['Load', formatDuration(t.loadMs)],
     ['Prompt encoding', formatDuration(t.encodeTextMs)],
@@ -317,7 +317,20 @@ clearCacheButton.addEventListener('click', async () => {
   }
 });
 
+/** `?model=…&prompt=…&backend=…` prefill the form, so a setup can be linked to. */
+function applyQuery(): void {
+  const query = new URLSearchParams(location.search);
+  const model = query.get('model');
+  const prompt = query.get('prompt');
+  const backend = query.get('backend');
+  if (model) modelField.value = model;
+  if (prompt) promptField.value = prompt;
+  if (backend && [...backendField.options].some((o) => o.value === backend)) backendField.value = backend;
+  cloudFields.hidden = backendField.value !== 'cloud';
+}
+
 async function start(): Promise<void> {
+  applyQuery();
   progress.render(initialProgress());
   let gen: VideoGenerator;
   try {

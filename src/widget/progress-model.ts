@@ -17,6 +17,8 @@ export interface StageView {
   /** Real numbers, e.g. "step 3 of 8"; '' before the stage starts. */
   text: string;
   status: 'waiting' | 'active' | 'done';
+  /** The stage's total (bytes, components, steps, frames) once known, so a finished stage can say "8 of 8". */
+  total?: number;
 }
 
 export interface ProgressView {
@@ -67,22 +69,32 @@ function stageOf(event: ProgressEvent): StageKey | null {
   }
 }
 
-function describe(event: ProgressEvent): { fraction: number; text: string } | null {
+/** "step 3 of 8", "1.5 MB of 6.0 MB": the numbers a stage shows. */
+function countText(key: StageKey, done: number, total: number): string {
+  switch (key) {
+    case 'download': return `${formatBytes(done)} of ${formatBytes(total)}`;
+    case 'compile': return `component ${done} of ${total}`;
+    case 'denoise': return `step ${done} of ${total}`;
+    default: return `frame ${done} of ${total}`;
+  }
+}
+
+function describe(event: ProgressEvent): { fraction: number; text: string; total?: number } | null {
   switch (event.type) {
     case 'download':
       return event.fromCache && event.loaded >= event.total
         ? { fraction: 1, text: `${formatBytes(event.total)} from cache` }
-        : { fraction: ratio(event.loaded, event.total), text: `${formatBytes(event.loaded)} of ${formatBytes(event.total)}` };
+        : { fraction: ratio(event.loaded, event.total), text: countText('download', event.loaded, event.total), total: event.total };
     case 'compile':
       // `index` is the 0-based session now starting.
-      return { fraction: ratio(event.index, event.total), text: `component ${event.index + 1} of ${event.total}` };
+      return { fraction: ratio(event.index, event.total), text: countText('compile', event.index + 1, event.total), total: event.total };
     case 'encode-text':
       return { fraction: 0.5, text: 'encoding the prompt' };
     case 'denoise':
-      return { fraction: ratio(event.step, event.total), text: `step ${event.step} of ${event.total}` };
+      return { fraction: ratio(event.step, event.total), text: countText('denoise', event.step, event.total), total: event.total };
     case 'decode':
     case 'encode':
-      return { fraction: ratio(event.frame, event.total), text: `frame ${event.frame} of ${event.total}` };
+      return { fraction: ratio(event.frame, event.total), text: countText(event.type, event.frame, event.total), total: event.total };
     case 'cloud':
       return { fraction: event.state === 'succeeded' ? 1 : 0.5, text: `${event.state}, ${formatDuration(event.elapsedMs)}` };
     default:
@@ -141,6 +153,7 @@ export function reduceProgress(view: ProgressView, event: ProgressEvent): Progre
   const stage = next.stages[index]!;
   stage.fraction = Math.max(stage.status === 'done' ? 1 : stage.fraction, shown.fraction);
   stage.text = shown.text;
+  if (shown.total !== undefined) stage.total = shown.total;
   stage.status = stage.fraction >= 1 && key !== 'encode-text' && key !== 'compile' ? 'done' : 'active';
   if (next.current !== key) next.announcement = ANNOUNCE[key];
   next.current = key;
@@ -150,5 +163,7 @@ export function reduceProgress(view: ProgressView, event: ProgressEvent): Progre
 function finishStage(stage: StageView): void {
   stage.fraction = 1;
   stage.status = 'done';
-  if (stage.text === '') stage.text = 'done';
+  // A stage left early (the engine interleaves decoding and encoding frame by frame) still ends complete.
+  if (stage.total !== undefined && stage.key !== 'cloud' && !stage.text.endsWith('from cache')) stage.text = countText(stage.key, stage.total, stage.total);
+  else if (stage.text === '' || stage.key === 'encode-text') stage.text = 'done';
 }

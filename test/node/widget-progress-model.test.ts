@@ -46,7 +46,8 @@ describe('progress model', () => {
     expect(view.done).toBe(true);
     expect(view.overall).toBe(1);
     expect(view.stages.every((s) => s.status === 'done' && s.fraction === 1)).toBe(true);
-    expect(stage(view, 'decode').text).toBe('frame 4 of 8');
+    expect(stage(view, 'decode').text, 'a finished stage shows its total').toBe('frame 8 of 8');
+    expect(stage(view, 'encode-text').text).toBe('done');
   });
 
   it('never moves the overall bar back, and shows a cached download as cached', () => {
