@@ -253,7 +253,9 @@ async function loadManifest(): Promise<void> {
 async function showCapabilities(gen: VideoGenerator): Promise<void> {
   const pageHasGpu = 'gpu' in navigator && Boolean(navigator.gpu);
   try {
-    const [caps, codecs] = await Promise.all([gen.capabilities(), probeCodecs()]);
+    const [probed, codecs] = await Promise.all([gen.capabilities(), probeCodecs()]);
+    // The worker probes its own navigator.gpu; a page without one gets no WebGPU from kinema either.
+    const caps = pageHasGpu ? probed : { ...probed, webgpu: { available: false, reason: 'this page has no navigator.gpu' } };
     fillFacts(capabilitiesList, capabilityFacts(caps, codecs));
     capabilitiesList.dataset.webgpu = String(caps.webgpu.available && pageHasGpu);
     if (!caps.webgpu.available || !pageHasGpu) {
@@ -262,7 +264,7 @@ async function showCapabilities(gen: VideoGenerator): Promise<void> {
       notice.textContent = `WebGPU is not available here (${why}). kinema will generate on wasm, on the CPU, instead: the same clip, only slower.`;
     } else if (caps.webgpu.isFallbackAdapter) {
       notice.hidden = false;
-      notice.textContent = 'WebGPU runs on a software fallback adapter here, which can be slower than wasm; choose wasm in Settings if it is.';
+      notice.textContent = 'WebGPU here is a software fallback adapter (no GPU), slower than wasm: auto generates on wasm. Choose WebGPU in Settings to try it anyway.';
     }
   } catch (error) {
     const { code, message } = describeError(error);

@@ -32,6 +32,7 @@ test('the widget generates a clip and fires its events', async ({ page }, testIn
   const widget = page.locator('kinema-generator');
   await widget.evaluate((el, model) => { el.setAttribute('backend', 'wasm'); el.setAttribute('model', model); }, E2E_MODEL);
   await page.getByTestId('seed').fill('9');
+  await page.locator('kinema-generator').locator('#steps').fill('2');
   await page.getByTestId('generate').click();
 
   await expect.poll(async () => (await recorded(page)).done.length, { timeout: 150_000 }).toBe(1);
