@@ -31,6 +31,16 @@ for (const backend of ['wasm', 'webgpu'] as const) {
     await expect(page.getByTestId('status')).toHaveAttribute('data-state', 'ready');
     await expect(page.getByTestId('error')).toBeHidden();
     await saveScreenshot(page, testInfo, `finished-${backend}`);
+    if (backend === 'wasm') {
+      // "Generate again with this seed": same seed, a new clip from the already loaded model.
+      const firstSrc = await video.getAttribute('src');
+      await page.getByTestId('seed-random').check();
+      await page.getByTestId('again').click();
+      await expect(video).not.toHaveAttribute('src', firstSrc!, { timeout: 120_000 });
+      await expect(video).toHaveAttribute('data-seed', '42');
+      await expect(page.getByTestId('seed')).toHaveValue('42');
+      expectDuration(await videoDuration(page), expected);
+    }
     expect(errors).toEqual([]);
   });
 }
@@ -146,6 +156,11 @@ test('labelled controls, a polite live region, and no sideways scrolling on a na
   await expect(page.locator('#announcer')).toHaveAttribute('aria-live', 'polite');
   await expect(page.getByTestId('error')).toHaveAttribute('role', 'alert');
   expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(360);
+  // The model's examples are clickable, in both languages.
+  const zh = page.locator('#examples-zh button').first();
+  await zh.click();
+  await expect(page.getByTestId('prompt')).toHaveValue((await zh.textContent())!);
+  expect(await zh.textContent()).toMatch(/\p{Script=Han}/u);
   // Keyboard: the prompt is reachable and Generate is a real, focusable button.
   await page.getByTestId('prompt').focus();
   await expect(page.getByTestId('prompt')).toBeFocused();
