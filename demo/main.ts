@@ -100,11 +100,21 @@ function generatorFor(options: GeneratorOptions): VideoGenerator {
 }
 
 function onProgress(view: { current: ProgressView }) {
+  let scheduled = false;
   return (event: ProgressEvent) => {
-    if (event.type === 'preview') previewFigure.hidden = false;
-    if (event.type === 'preview') preview.show(event, Number(fpsField.value) || Number(fpsField.placeholder) || 8);
+    if (event.type === 'preview') {
+      previewFigure.hidden = false;
+      preview.show(event, Number(fpsField.value) || Number(fpsField.placeholder) || 8);
+    }
     view.current = reduceProgress(view.current, event);
-    progress.render(view.current);
+    // Bursts of events (download chunks) render once per frame: the main thread stays nearly idle.
+    if (!scheduled) {
+      scheduled = true;
+      requestAnimationFrame(() => {
+        scheduled = false;
+        progress.render(view.current);
+      });
+    }
   };
 }
 
@@ -129,27 +139,26 @@ async function generate(): Promise<void> {
   progress.render(view.current);
   preview.reset();
   const started = performance.now();
-  const tick = setInterval(() => { elapsed.textContent = formatDuration(performance.now() - started); }, 100);
+  const tick = setInterval(() => { elapsed.textContent = formatDuration(performance.now() - started); }, 500);
   setState('generating', 'Generating…');
+  let outcome: string;
   try {
     const result = await gen.generate(request, { signal: controller.signal, onProgress: onProgress(view) });
     showResult(request, result);
-    progress.announce(`Done: ${result.numFrames} frames in ${formatDuration(result.timings.totalMs)}`);
+    outcome = `Done: ${result.numFrames} frames in ${formatDuration(result.timings.totalMs)}`;
   } catch (error) {
-    if (describeError(error).code === 'ABORTED') {
-      progress.announce('Cancelled');
-    } else {
-      showError(error);
-      progress.announce(`Failed: ${describeError(error).code}`);
-    }
-  } finally {
-    clearInterval(tick);
-    elapsed.textContent = formatDuration(performance.now() - started);
-    preview.stop();
-    controller = undefined;
-    setState('ready', 'Ready.');
-    void refreshCache();
+    const { code } = describeError(error);
+    if (code !== 'ABORTED') showError(error);
+    outcome = code === 'ABORTED' ? 'Cancelled' : `Failed: ${code}`;
   }
+  clearInterval(tick);
+  progress.render(view.current);
+  progress.announce(outcome);
+  elapsed.textContent = formatDuration(performance.now() - started);
+  preview.stop();
+  controller = undefined;
+  setState('ready', 'Ready.');
+  void refreshCache();
 }
 
 function showResult(request: GenerateRequest, result: GenerateResult): void {

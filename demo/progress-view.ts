@@ -3,6 +3,7 @@ import type { ProgressView } from '../src/widget/progress-model';
 
 export class ProgressDisplay {
   private readonly rows = new Map<string, { row: HTMLLIElement; bar: HTMLProgressElement; text: HTMLElement }>();
+  /** The model's last announcement that was spoken; an explicit announce() is not overwritten by a re-render. */
   private lastAnnouncement = '';
 
   constructor(
@@ -14,6 +15,7 @@ export class ProgressDisplay {
   ) {}
 
   render(view: ProgressView): void {
+    if (view.stages.every((s) => s.status === 'waiting') && !view.done) this.lastAnnouncement = '';
     for (const stage of view.stages) {
       let entry = this.rows.get(stage.key);
       if (!entry) entry = this.addRow(stage.key, stage.label);
@@ -38,7 +40,6 @@ export class ProgressDisplay {
   /** Says something outside the stage flow (cancelled, failed). */
   announce(text: string): void {
     this.announcer.textContent = text;
-    this.lastAnnouncement = text;
   }
 
   private addRow(key: string, label: string) {

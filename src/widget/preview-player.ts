@@ -16,7 +16,18 @@ export class PreviewPlayer {
   shown = 0;
   lastStep = 0;
 
+  private context: CanvasRenderingContext2D | null = null;
+
   constructor(private readonly canvas: HTMLCanvasElement, private fps = 8) {}
+
+  /**
+   * A CPU-backed context: the frames are tiny, and a GPU-backed canvas makes putImageData wait on the GPU
+   * process, which stalls the page for a second at a time when a software GPU is busy (measured here).
+   */
+  private get ctx(): CanvasRenderingContext2D | null {
+    this.context ??= this.canvas.getContext('2d', { willReadFrequently: true });
+    return this.context;
+  }
 
   show(event: PreviewEvent, fps = this.fps): void {
     const { width, height, numFrames, rgba } = event;
@@ -57,7 +68,7 @@ export class PreviewPlayer {
     this.shown = 0;
     this.canvas.dataset.previews = '0';
     delete this.canvas.dataset.step;
-    this.canvas.getContext('2d')?.clearRect(0, 0, this.canvas.width, this.canvas.height);
+    this.ctx?.clearRect(0, 0, this.canvas.width, this.canvas.height);
   }
 
   private stopTimer(): void {
@@ -68,7 +79,7 @@ export class PreviewPlayer {
   private draw(): void {
     const frame = this.frames[this.index];
     if (!frame) return;
-    this.canvas.getContext('2d')?.putImageData(frame, 0, 0);
+    this.ctx?.putImageData(frame, 0, 0);
     this.index = (this.index + 1) % this.frames.length;
   }
 }
