@@ -109,31 +109,39 @@ test('privacy: a local generation sends no request to any other origin', async (
 test('the page stays responsive while generating', async ({ page }, testInfo) => {
   await openDemo(page);
   await page.evaluate(() => {
-    const w = window as unknown as { ticks: number[]; longTasks: number[] };
+    const w = window as unknown as { ticks: number[]; longTasks: [number, number][] };
     w.ticks = [];
     w.longTasks = [];
-    new PerformanceObserver((list) => { for (const entry of list.getEntries()) w.longTasks.push(entry.duration); }).observe({ type: 'longtask' });
+    new PerformanceObserver((list) => { for (const entry of list.getEntries()) w.longTasks.push([entry.startTime, entry.duration]); }).observe({ type: 'longtask' });
     setInterval(() => w.ticks.push(performance.now()), 50);
   });
   // The observer works: a deliberate 250 ms block is seen (then forgotten).
   await page.evaluate(() => setTimeout(() => { const end = performance.now() + 250; while (performance.now() < end) { /* block */ } }, 0));
-  await expect.poll(() => page.evaluate(() => (window as unknown as { longTasks: number[] }).longTasks.length)).toBeGreaterThan(0);
+  await expect.poll(() => page.evaluate(() => (window as unknown as { longTasks: unknown[] }).longTasks.length)).toBeGreaterThan(0);
   const started = await page.evaluate(() => {
-    const w = window as unknown as { ticks: number[]; longTasks: number[] };
+    const w = window as unknown as { ticks: number[]; longTasks: [number, number][] };
     w.ticks = [];
     w.longTasks = [];
     return performance.now();
   });
 
+  // Generation ends when the page is ready again (the result is shown); setting up the <video> after that is
+  // the media player's work, not generation.
+  await page.evaluate(() => {
+    const status = document.querySelector<HTMLElement>('[data-testid="status"]')!;
+    new MutationObserver(() => {
+      if (status.dataset.state === 'ready') (window as unknown as { readyAt?: number }).readyAt ??= performance.now();
+    }).observe(status, { attributes: true });
+  });
   await fillAndGenerate(page, { backend: 'wasm', seed: 5, steps: QUICK_STEPS });
   await videoDuration(page);
   const { ticks, longTasks, ended } = await page.evaluate(() => {
-    const w = window as unknown as { ticks: number[]; longTasks: number[] };
-    return { ticks: [...w.ticks], longTasks: [...w.longTasks], ended: performance.now() };
+    const w = window as unknown as { ticks: number[]; longTasks: [number, number][]; readyAt: number };
+    return { ticks: w.ticks.filter((t) => t <= w.readyAt), longTasks: w.longTasks.filter(([start]) => start < w.readyAt).map(([, d]) => d), ended: w.readyAt };
   });
   const gaps = ticks.slice(1).map((t, i) => t - ticks[i]!).sort((x, y) => x - y);
   const median = gaps[Math.floor(gaps.length / 2)]!;
-  testInfo.annotations.push({ type: 'timer gaps (ms)', description: `median ${median.toFixed(0)}, max ${gaps.at(-1)!.toFixed(0)}, ${ticks.length} ticks in ${(ended - started).toFixed(0)} ms` });
+  testInfo.annotations.push({ type: 'timer gaps (ms)', description: `median ${median.toFixed(0)}, max ${gaps.at(-1)!.toFixed(0)}, ${ticks.length} ticks in ${(ended - started).toFixed(0)} ms; long tasks [${longTasks.map(Math.round).join(', ')}] ms` });
   // On 2 shared, busy cores even an idle page sees timer gaps of 0.5–1.3 s now and then (CPU starvation:
   // no long task accompanies them), so the timer is judged by its count and median; the long-task bound
   // below is the strict check that no work runs on the main thread.
