@@ -159,11 +159,11 @@ async function main() {
   }
   const sheet = opt('sheet', argv.includes('--ci') ? null : path.join(HERE, '../contact-sheet.png'));
   if (sheet) {
-    // Two rows per language from the held-out split first, then seen: 16 rows.
+    // Eight rows per language spread evenly over the set (held-out combinations come first in it).
     const pick = [];
     for (const lang of ['en', 'zh']) {
-      pick.push(...res.rows.filter((r) => r.language === lang && r.heldOut).slice(0, 6));
-      pick.push(...res.rows.filter((r) => r.language === lang && !r.heldOut).slice(0, 2));
+      const rows = res.rows.filter((r) => r.language === lang);
+      for (let i = 0; i < 8 && rows.length; i++) pick.push(rows[Math.floor((i * rows.length) / 8 + (lang === 'zh' ? 3 : 0)) % rows.length]);
     }
     fs.writeFileSync(sheet, contactSheet(pick.map((r) => r.frames), { width: 32, height: 32, numFrames: 8 }));
     fs.writeFileSync(sheet.replace(/\.png$/, '.txt'), pick.map((r, i) =>

@@ -30,8 +30,8 @@ REPO = os.path.dirname(TRAINING)
 OPSET = 17
 
 
-def load(run):
-    st = torch.load(os.path.join(run, "model.pt"))
+def load(run, ckpt="model.pt"):
+    st = torch.load(os.path.join(run, ckpt))
     a = st["args"]
     tok = Tokenizer()
     te = TextEncoder(len(tok.vocab), d=a["text_dim"], layers=a["text_layers"], heads=4, max_len=tok.max_length)
@@ -145,14 +145,18 @@ def reference_vectors(dest, tok, te, dit, dec5d, mean, std, C, steps, guidance, 
                     "frames": write_bin(folder, p + "frames.bin", to_uint8_frames(video)[0], "uint8"),
                 },
                 "steps": []}
-        for i, s in enumerate(tr["steps"]):
-            case["steps"].append({
-                "index": i, "sigma": float(sig[i]), "sigmaNext": float(sig[i + 1]),
-                "timestep": float(s["timestep"][0]),
-                "latent_in": write_bin(folder, f"{p}step{i}-latent_in.bin", s["latent_in"], "float32"),
-                "sample": write_bin(folder, f"{p}step{i}-sample.bin", s["sample"], "float32"),
-                "latent_out": write_bin(folder, f"{p}step{i}-latent_out.bin", s["latent_out"], "float32"),
-            })
+        # Every step for the first two cases (one per language); the first step only for the rest,
+        # to keep the folder small. latent_out of step i is latent_in of step i + 1.
+        recorded = tr["steps"] if k < 2 else tr["steps"][:1]
+        case["recordedSteps"] = "all" if k < 2 else "first"
+        for i, s in enumerate(recorded):
+            e = {"index": i, "sigma": float(sig[i]), "sigmaNext": float(sig[i + 1]),
+                 "timestep": float(s["timestep"][0]),
+                 "latent_in": write_bin(folder, f"{p}step{i}-latent_in.bin", s["latent_in"], "float32"),
+                 "sample": write_bin(folder, f"{p}step{i}-sample.bin", s["sample"], "float32")}
+            if i == len(recorded) - 1 and len(recorded) < len(tr["steps"]):
+                e["latent_out"] = write_bin(folder, f"{p}step{i}-latent_out.bin", s["latent_out"], "float32")
+            case["steps"].append(e)
         cases.append(case)
     index = {
         "format": "kinema-reference/1",
@@ -162,7 +166,8 @@ def reference_vectors(dest, tok, te, dit, dec5d, mean, std, C, steps, guidance, 
                        "step: hidden_states = concat(latent_in, latent_in), timestep = [t, t], "
                        "encoder_hidden_states = last_hidden_state, encoder_attention_mask = attention_mask. "
                        "v = v_uncond + guidanceScale * (v_cond - v_uncond); latent_out = latent_in + "
-                       "(sigmaNext - sigma) * v. latent_sample = final_latents * std + mean (manifest.latent); "
+                       "(sigmaNext - sigma) * v (the next step's latent_in; final_latents after the last step). "
+                       "latent_sample = final_latents * std + mean (manifest.latent); "
                        "decoded = vae_decoder(latent_sample); frames = round((decoded + 1) * 127.5) as uint8 "
                        "[T,H,W,3].",
         "noise": "torch.Generator().manual_seed(seed); torch.randn([1,C,T,h,w], generator=g) (float32, CPU); "
@@ -324,11 +329,12 @@ def main():
     ap.add_argument("--steps", type=int, default=8)
     ap.add_argument("--guidance", type=float, default=4.0)
     ap.add_argument("--shift", type=float, default=1.0)
+    ap.add_argument("--ckpt", default="model.pt", help="checkpoint file inside the run folder")
     ap.add_argument("--skip-verify", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(2)
     t0 = time.time()
-    st, tok, te, dit, enc, dec = load(args.run)
+    st, tok, te, dit, enc, dec = load(args.run, args.ckpt)
     dec5d = VAEDecoder5D(dec).eval()
     C = st["args"]["latent_channels"]
     D = st["args"]["text_dim"]

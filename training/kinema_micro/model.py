@@ -107,17 +107,37 @@ class TextEncoder(nn.Module):
     def __init__(self, vocab, d=128, layers=2, heads=4, max_len=32):
         super().__init__()
         self.tok = nn.Embedding(vocab, d)
+        self.register_buffer("pos_fixed", sincos(torch.arange(max_len), d)[None])
         self.pos = nn.Parameter(torch.randn(1, max_len, d) * 0.02)
         self.layers = nn.ModuleList([TextLayer(d, heads) for _ in range(layers)])
         self.ln = nn.LayerNorm(d)
 
     def forward(self, input_ids, attention_mask):
         m = attention_mask.to(torch.float32)
-        x = self.tok(input_ids) + self.pos[:, : input_ids.shape[1]]
+        L = input_ids.shape[1]
+        x = self.tok(input_ids) + self.pos[:, :L] + self.pos_fixed[:, :L]
         bias = ((1.0 - m) * NEG)[:, None, None, :]
         for layer in self.layers:
             x = layer(x, bias)
         return self.ln(x) * m[:, :, None]
+
+
+def sincos(positions, dim):
+    """Fixed sine-cosine features [N, dim] of integer positions."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, dtype=torch.float32) / half)
+    a = positions.float()[:, None] * freqs[None]
+    return torch.cat([torch.sin(a), torch.cos(a)], dim=-1)
+
+
+def sincos_3d(tn, hn, wn, dim):
+    """Fixed 3D position features [1, tn*hn*wn, dim]: a quarter of the width for time, the rest split
+    between rows and columns (DiT-style, extended to video)."""
+    dt = dim // 4
+    dh = (dim - dt) // 2
+    dw = dim - dt - dh
+    t, h, w = torch.meshgrid(torch.arange(tn), torch.arange(hn), torch.arange(wn), indexing="ij")
+    return torch.cat([sincos(t.reshape(-1), dt), sincos(h.reshape(-1), dh), sincos(w.reshape(-1), dw)], dim=-1)[None]
 
 
 def timestep_embedding(t, dim):
@@ -167,7 +187,8 @@ class DiT(nn.Module):
         fdim = c * pt * ph * pw
         self.d = d
         self.embed = nn.Linear(fdim, d)
-        self.pos = nn.Parameter(torch.randn(1, n, d) * 0.02)
+        self.register_buffer("pos_fixed", sincos_3d(self.tn, self.hn, self.wn, d))
+        self.pos = nn.Parameter(torch.zeros(1, n, d))  # learned correction on top of the fixed grid
         self.t_mlp = nn.Sequential(nn.Linear(256, d), nn.SiLU(), nn.Linear(d, d))
         self.txt_pool = nn.Linear(dt, d)
         self.ada = nn.Sequential(nn.SiLU(), nn.Linear(d, 6 * d))
@@ -210,7 +231,7 @@ class DiT(nn.Module):
         ctx = torch.cat([null, encoder_hidden_states], dim=1)
         ones = torch.ones_like(m[:, :1])
         ctx_bias = ((1.0 - torch.cat([ones, m], dim=1)) * NEG)[:, None, None, :]
-        x = self.embed(self.patchify(hidden_states)) + self.pos
+        x = self.embed(self.patchify(hidden_states)) + self.pos + self.pos_fixed
         for b in self.blocks:
             x = b(x, mod, ctx, ctx_bias)
         sh, sc = self.ada_out(c).chunk(2, dim=-1)

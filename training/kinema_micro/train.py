@@ -97,7 +97,7 @@ def ema_update(ema, model, decay):
             pe.mul_(decay).add_(p.detach(), alpha=1 - decay)
 
 
-def train_dit(args, z, attrs, mean, std, logf):
+def train_dit(args, z, attrs, mean, std, logf, enc=None, dec=None):
     torch.manual_seed(args.seed + 2)
     rng = random.Random(args.seed + 2)
     tok = Tokenizer()
@@ -105,6 +105,12 @@ def train_dit(args, z, attrs, mean, std, logf):
     te = TextEncoder(len(tok.vocab), d=args.text_dim, layers=args.text_layers, heads=4, max_len=tok.max_length)
     dit = DiT(c=args.latent_channels, d=args.dit_dim, dt=args.text_dim, layers=args.dit_layers, heads=args.dit_heads)
     log(logf, f"text encoder {count(te)} params, DiT {count(dit)} params")
+    if args.resume:
+        # Continue from a finished run's (EMA) weights with a fresh, lower learning-rate cycle.
+        st = torch.load(args.resume)
+        te.load_state_dict(st["te"])
+        dit.load_state_dict(st["dit"])
+        log(logf, f"resumed text encoder and DiT from {args.resume}")
     te_ema, dit_ema = copy.deepcopy(te), copy.deepcopy(dit)
     params = list(te.parameters()) + list(dit.parameters())
     decay, no_decay = [], []
@@ -116,7 +122,7 @@ def train_dit(args, z, attrs, mean, std, logf):
     B = args.batch
     running = 0.0
     for step in range(args.steps):
-        lr = cosine_lr(step, args.steps, args.lr, 200)
+        lr = cosine_lr(step, args.steps, args.lr, args.warmup)
         for g in opt.param_groups:
             g["lr"] = lr
         idx = torch.randint(0, zn.shape[0], (B,))
@@ -134,6 +140,10 @@ def train_dit(args, z, attrs, mean, std, logf):
             masks.append(m)
         ids = torch.tensor(ids, dtype=torch.int64)
         masks = torch.tensor(masks, dtype=torch.int64)
+        # Trailing all-padding columns change nothing (masked keys get exp(-1e4) = 0 weight and
+        # padded rows are zeroed), so drop them to save text-encoder and cross-attention work.
+        lb = max(1, int(masks.sum(1).max()))
+        ids, masks = ids[:, :lb], masks[:, :lb]
         sigma = torch.sigmoid(torch.randn(B) * args.t_std + args.t_mean)
         noise = torch.randn_like(x0)
         s = sigma[:, None, None, None, None]
@@ -154,7 +164,7 @@ def train_dit(args, z, attrs, mean, std, logf):
             log(logf, f"DiT step {step} loss {loss.item():.4f} avg {running:.4f} lr {lr:.2e} {el:.0f}s "
                       f"({el / (step + 1):.2f}s/step)")
         if args.ckpt_every and step and step % args.ckpt_every == 0:
-            save(args, te_ema, dit_ema, None, None, mean, std, name="ckpt_dit.pt")
+            save(args, te_ema, dit_ema, enc, dec, mean, std, name=f"ckpt_{step}.pt")
     return te_ema, dit_ema, time.time() - t0
 
 
@@ -175,25 +185,27 @@ def main():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--latent-channels", type=int, default=8)
-    p.add_argument("--ae-steps", type=int, default=1500)
-    p.add_argument("--ae-batch", type=int, default=96)
+    p.add_argument("--ae-steps", type=int, default=1000)
+    p.add_argument("--ae-batch", type=int, default=64)
     p.add_argument("--ae-lr", type=float, default=2e-3)
     p.add_argument("--ae-latent-noise", type=float, default=0.05)
     p.add_argument("--ae", default="", help="reuse the autoencoder from this model.pt (skips stage 1)")
-    p.add_argument("--num-clips", type=int, default=16000)
+    p.add_argument("--num-clips", type=int, default=12000)
     p.add_argument("--text-dim", type=int, default=128)
     p.add_argument("--text-layers", type=int, default=2)
     p.add_argument("--dit-dim", type=int, default=128)
     p.add_argument("--dit-layers", type=int, default=6)
     p.add_argument("--dit-heads", type=int, default=4)
-    p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--steps", type=int, default=2600)
     p.add_argument("--batch", type=int, default=64)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr", type=float, default=1.5e-3)
     p.add_argument("--ema", type=float, default=0.999)
     p.add_argument("--cfg-dropout", type=float, default=0.1)
     p.add_argument("--t-mean", type=float, default=0.0)
     p.add_argument("--t-std", type=float, default=1.0)
     p.add_argument("--ckpt-every", type=int, default=500)
+    p.add_argument("--resume", default="", help="start the DiT stage from this model.pt (use with --ae)")
+    p.add_argument("--warmup", type=int, default=200)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     os.makedirs(args.out, exist_ok=True)
@@ -214,7 +226,7 @@ def main():
     enc.eval()
     dec.eval()
     z, attrs, mean, std = build_latents(args, enc, train_combos, logf)
-    te, dit, dit_time = train_dit(args, z, attrs, mean, std, logf)
+    te, dit, dit_time = train_dit(args, z, attrs, mean, std, logf, enc, dec)
     total = time.time() - t_start
     extra = {"ae_seconds": ae_time, "dit_seconds": dit_time, "total_seconds": total,
              "heldout": [list(c) for c in held]}
