@@ -105,7 +105,7 @@ export default defineConfig(({ mode }): UserConfig => {
       emptyOutDir: true,
       target: 'es2022',
       assetsInlineLimit: 0,
-      rolldownOptions: { input: { index: resolve(root, 'demo/index.html'), cli: resolve(root, 'demo/cli.html') } },
+      rolldownOptions: { input: { index: resolve(root, 'demo/index.html'), widget: resolve(root, 'demo/widget.html'), cli: resolve(root, 'demo/cli.html') } },
     },
   };
 });

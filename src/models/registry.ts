@@ -7,9 +7,9 @@ import { KinemaError, abortError } from '../errors';
 import { parseManifest } from './parse-manifest';
 import type { ModelManifest } from './types';
 
-/** Built-in models: id → manifest path relative to `modelBaseUrl`. Data, not code. */
+/** Built-in models: id → manifest path relative to `modelBaseUrl` (the folder that holds the model folders). Data, not code. */
 export const BUILTIN_MODELS: Readonly<Record<string, string>> = Object.freeze({
-  'kinema-micro': 'models/kinema-micro/manifest.json',
+  'kinema-micro': 'kinema-micro/manifest.json',
 });
 
 export interface ModelRef {

@@ -21,8 +21,8 @@ export interface PromptTokenizer {
 
 interface HfTokenizer {
   (texts: string[], options: Record<string, unknown>): { input_ids: { data: BigInt64Array }; attention_mask: { data: BigInt64Array } };
-  tokenize(text: string): string[];
-  unk_token?: string | null;
+  encode(text: string, options: { add_special_tokens: boolean }): number[];
+  unk_token_id?: number | null;
 }
 
 // transformers.js configuration is global to its module; this worker is its only user, and loads run
@@ -64,14 +64,16 @@ export async function loadTokenizer(ort: Ort, modelKey: string, files: Map<strin
   } finally {
     servedFiles = undefined;
   }
-  const unk = tokenizer.unk_token ?? '[UNK]';
+  // tokenize() returns the words; a WordLevel vocabulary maps unknown ones to [UNK] only as ids.
+  const unkId = tokenizer.unk_token_id;
   return {
     encode(prompts: string[]): EncodedPrompts {
       const out = tokenizer(prompts, { padding: 'max_length', max_length: maxLength, truncation: true, add_special_tokens: true });
       const unknownWords = prompts.map((prompt) => {
         // CJK characters are words of their own (as the BERT pre-tokenizer splits them); the rest split on spaces.
         const words = prompt.match(/[\u3400-\u9fff\uf900-\ufaff]|[^\s\u3400-\u9fff\uf900-\ufaff]+/g) ?? [];
-        return [...new Set(words.filter((word) => tokenizer.tokenize(word).includes(unk)))];
+        if (unkId === undefined || unkId === null) return [];
+        return [...new Set(words.filter((word) => tokenizer.encode(word, { add_special_tokens: false }).includes(unkId)))];
       });
       return { inputIds: out.input_ids.data, attentionMask: out.attention_mask.data, batch: prompts.length, maxLength, unknownWords };
     },

@@ -5,10 +5,10 @@ import {
   checkDeviceLimits, fetchManifest, parseManifest, resolveModelRef, selectedFiles, selectVariants, type ManifestFetch,
 } from '../../src/models';
 
-const BASE = 'https://app.example/assets/';
+const BASE = 'https://app.example/assets/models/';
 const goodText = readFileSync(new URL('../fixtures/manifests/good.json', import.meta.url), 'utf8');
 const goodJson = (): any => JSON.parse(goodText);
-const manifest = parseManifest(goodJson(), `${BASE}models/kinema-micro/manifest.json`);
+const manifest = parseManifest(goodJson(), `${BASE}kinema-micro/manifest.json`);
 
 async function rejectionOf(promise: Promise<unknown>): Promise<KinemaError> {
   const error = await promise.then(() => undefined, (e: unknown) => e);
@@ -31,7 +31,7 @@ function fakeFetch(routes: Record<string, { status?: number; body?: string } | E
 
 describe('resolveModelRef', () => {
   it('maps a registry id to its manifest under the base URL', () => {
-    expect(resolveModelRef('kinema-micro', BASE)).toEqual({ id: 'kinema-micro', manifestUrl: `${BASE}models/kinema-micro/manifest.json` });
+    expect(resolveModelRef('kinema-micro', BASE)).toEqual({ id: 'kinema-micro', manifestUrl: `${BASE}kinema-micro/manifest.json` });
   });
 
   it('takes relative and absolute manifest URLs, including Hugging Face resolve URLs', () => {
@@ -62,13 +62,13 @@ describe('resolveModelRef', () => {
 });
 
 describe('fetchManifest', () => {
-  const url = `${BASE}models/kinema-micro/manifest.json`;
+  const url = `${BASE}kinema-micro/manifest.json`;
 
   it('fetches, parses and resolves files against the manifest URL', async () => {
     const fetch = fakeFetch({ [url]: { body: goodText } });
     const m = await fetchManifest('kinema-micro', { fetch, baseUrl: BASE });
     expect(fetch.calls).toEqual([url]);
-    expect(m.tokenizer.files[0]?.url).toBe(`${BASE}models/kinema-micro/tokenizer.json`);
+    expect(m.tokenizer.files[0]?.url).toBe(`${BASE}kinema-micro/tokenizer.json`);
   });
 
   it('404 → MODEL_NOT_FOUND, 500 → DOWNLOAD_FAILED, network error → DOWNLOAD_FAILED', async () => {
