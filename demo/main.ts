@@ -26,6 +26,8 @@ const backendField = $<HTMLSelectElement>('backend');
 const modelField = $<HTMLInputElement>('model');
 const providerField = $<HTMLSelectElement>('provider');
 const proxyField = $<HTMLInputElement>('proxy-url');
+const proxyTokenField = $<HTMLInputElement>('proxy-token');
+const allowWasmField = $<HTMLInputElement>('allow-wasm');
 const cloudFields = $<HTMLFieldSetElement>('cloud-fields');
 const generateButton = $<HTMLButtonElement>('generate');
 const cancelButton = $<HTMLButtonElement>('cancel');
@@ -85,6 +87,8 @@ function currentOptions(): GeneratorOptions {
     backend: backendField.value,
     provider: providerField.value,
     proxyUrl: backendField.value === 'cloud' || proxyField.value.trim() ? proxyField.value : '',
+    proxyToken: proxyTokenField.value,
+    allowWasm: allowWasmField.checked,
   }, location.href);
 }
 
@@ -302,7 +306,8 @@ seedRandom.addEventListener('change', () => {
   if (!seedRandom.checked) seedField.focus();
 });
 backendField.addEventListener('change', () => {
-  cloudFields.hidden = backendField.value !== 'cloud';
+  // Cloud settings are the backend itself for 'cloud', and the optional fallback for 'auto'.
+  cloudFields.hidden = backendField.value !== 'cloud' && backendField.value !== 'auto';
   void refreshCache();
 });
 modelField.addEventListener('change', () => void loadManifest());
@@ -337,7 +342,7 @@ function applyQuery(): void {
   if (model) modelField.value = model;
   if (prompt) promptField.value = prompt;
   if (backend && [...backendField.options].some((o) => o.value === backend)) backendField.value = backend;
-  cloudFields.hidden = backendField.value !== 'cloud';
+  cloudFields.hidden = backendField.value !== 'cloud' && backendField.value !== 'auto';
 }
 
 async function start(): Promise<void> {

@@ -17,6 +17,10 @@ export interface GeneratorFields {
   provider?: string | null;
   /** The kinema proxy for cloud generation; empty → no cloud. */
   proxyUrl?: string | null;
+  /** Bearer token the proxy expects (KINEMA_PROXY_TOKEN); empty → none. */
+  proxyToken?: string | null;
+  /** Whether 'auto' may run on wasm when WebGPU is missing (default true). */
+  allowWasm?: boolean;
 }
 
 export interface RequestFields {
@@ -45,10 +49,12 @@ function invalid(field: string, error: unknown): KinemaError {
 /** Options for createVideoGenerator; models are looked up in `models/` next to the page. Throws INVALID_REQUEST. */
 export function generatorOptionsFrom(fields: GeneratorFields, pageUrl: string): GeneratorOptions {
   const options: GeneratorOptions = { modelBaseUrl: new URL('models/', pageUrl).href };
+  if (fields.allowWasm === false) options.allowWasm = false;
   if (!blank(fields.model)) options.model = fields.model!.trim();
   if (!blank(fields.backend)) options.backend = fields.backend!.trim() as GeneratorOptions['backend'];
   if (!blank(fields.proxyUrl)) {
     options.cloud = { provider: (blank(fields.provider) ? 'dashscope' : fields.provider!.trim()) as 'dashscope', proxyUrl: fields.proxyUrl!.trim() };
+    if (!blank(fields.proxyToken)) options.cloud.proxyToken = fields.proxyToken!.trim();
   } else if (!blank(fields.provider) && options.backend === 'cloud') {
     throw new KinemaError('INVALID_REQUEST', 'proxy-url: cloud generation needs the URL of your kinema proxy (npm run proxy)', { details: { field: 'proxy-url' } });
   }
