@@ -10,13 +10,18 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "training"))
 
 ap = argparse.ArgumentParser()
-ap.add_argument("--run", default=os.path.join(ROOT, "training", "runs", "main"))
+ap.add_argument("--run", default=None, help="a training run folder with model.pt (default: the newest under training/runs)")
 ap.add_argument("--steps", type=int, default=8)
 ap.add_argument("--guidance", type=float, default=4.0)
 ap.add_argument("--rounds", type=int, default=3)
 ap.add_argument("--threads", type=int, default=1)
 args = ap.parse_args()
 
+if args.run is None:
+    # Timing depends on the architecture, not the weights: any finished run of kinema-micro will do.
+    runs = os.path.join(ROOT, "training", "runs")
+    found = [os.path.join(runs, d) for d in (os.listdir(runs) if os.path.isdir(runs) else []) if os.path.exists(os.path.join(runs, d, "model.pt"))]
+    args.run = max(found, key=lambda d: os.path.getmtime(os.path.join(d, "model.pt"))) if found else os.path.join(runs, "main")
 if not os.path.exists(os.path.join(args.run, "model.pt")):
     sys.exit(f"no trained checkpoint at {args.run}/model.pt (run npm run train:micro first)")
 
