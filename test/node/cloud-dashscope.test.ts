@@ -7,6 +7,7 @@ import { KinemaError } from '../../src/errors';
 import type { ProgressEvent } from '../../src/progress/events';
 import { createFakeClock, trackFetch } from '../support/fakes/fake-clock';
 import { FAKE_DASHSCOPE_KEY, startFakeDashScope, type FakeDashScope, type FakeDashScopeOptions } from '../support/fakes/fake-dashscope';
+import { rejection } from '../support/rejection';
 
 const servers: FakeDashScope[] = [];
 afterEach(async () => {
@@ -34,15 +35,6 @@ async function run(server: FakeDashScope, request: CloudRequest, extra: { key?: 
     ...(extra.signal && { signal: extra.signal }),
   });
   return { promise: clock.run(promise, tracked.inflight), clock, events, tracked };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<KinemaError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(KinemaError);
-  return error as KinemaError;
 }
 
 describe('DashScope request normalization', () => {

@@ -9,6 +9,7 @@ import { createFakeClock, trackFetch } from '../support/fakes/fake-clock';
 import { FAKE_DASHSCOPE_KEY } from '../support/fakes/fake-dashscope';
 import { FAKE_PROXY_TOKEN, startProxyHarness, type ProxyHarness } from '../support/fakes/proxy-harness';
 import { TINY_MP4_PATH, tinyMp4 } from '../support/fakes/tiny-video';
+import { rejection } from '../support/rejection';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -35,15 +36,6 @@ function generate(h: ProxyHarness, request: CloudRequest, extra: Partial<Generat
     ...extra,
   });
   return { result: clock.run(promise, tracked.inflight), clock, tracked, events };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<KinemaError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(KinemaError);
-  return error as KinemaError;
 }
 
 describe('generateInCloud (DashScope through the proxy)', () => {

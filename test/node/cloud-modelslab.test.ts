@@ -7,6 +7,7 @@ import { KinemaError } from '../../src/errors';
 import { createFakeClock, trackFetch } from '../support/fakes/fake-clock';
 import { FAKE_MODELSLAB_KEY, startFakeModelsLab, type FakeModelsLab, type FakeModelsLabOptions } from '../support/fakes/fake-modelslab';
 import { FAKE_PROXY_TOKEN, startProxyHarness, type ProxyHarness } from '../support/fakes/proxy-harness';
+import { rejection } from '../support/rejection';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -45,15 +46,6 @@ async function viaProxy(h: ProxyHarness, request: CloudRequest, extra: { proxyTo
     clock,
   });
   return { result: clock.run(promise, tracked.inflight), clock, tracked };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<KinemaError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(KinemaError);
-  return error as KinemaError;
 }
 
 describe('ModelsLab request normalization', () => {
