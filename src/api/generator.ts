@@ -72,14 +72,6 @@ export function createVideoGenerator(options?: GeneratorOptions): VideoGenerator
 
   // A page without navigator.gpu (no WebGPU, or disabled for it) gets no WebGPU from its worker either.
   const pageHasWebGpu = () => typeof navigator !== 'undefined' && 'gpu' in navigator && navigator.gpu !== undefined;
-  const loadSpec = (): EngineLoadSpec => ({
-    manifestUrl: '',
-    backend: resolved.backend === 'webgpu' || resolved.backend === 'wasm' ? resolved.backend : pageHasWebGpu() ? 'auto' : 'wasm',
-    allowWasm: resolved.backend === 'wasm' || resolved.allowWasm,
-    weights: resolved.weights,
-    cache: resolved.cache,
-  });
-
   function getManifest(signal?: AbortSignal): Promise<ModelManifest> {
     manifest ??= fetchManifest(resolved.model, { fetch: globalThis.fetch.bind(globalThis), baseUrl: resolved.modelBaseUrl, ...(signal ? { signal } : {}) });
     manifest.catch(() => { manifest = undefined; });
@@ -97,8 +89,13 @@ export function createVideoGenerator(options?: GeneratorOptions): VideoGenerator
   }
 
   async function specWithUrl(signal?: AbortSignal): Promise<EngineLoadSpec> {
-    const m = await getManifest(signal);
-    return { ...loadSpec(), manifestUrl: m.manifestUrl };
+    return {
+      manifestUrl: (await getManifest(signal)).manifestUrl,
+      backend: resolved.backend === 'webgpu' || resolved.backend === 'wasm' ? resolved.backend : pageHasWebGpu() ? 'auto' : 'wasm',
+      allowWasm: resolved.backend === 'wasm' || resolved.allowWasm,
+      weights: resolved.weights,
+      cache: resolved.cache,
+    };
   }
 
   function assertUsable() {

@@ -132,7 +132,7 @@ export function createEngine(platform: EnginePlatform = defaultPlatform()): Engi
         tracker.emit({ type: 'warning', code: 'VARIANT_FALLBACK', message: reason });
       },
     });
-    const files = [...manifest.tokenizer.files, ...selectedFiles(manifest, variants)];
+    const files = selectedFiles(manifest, variants); // the tokenizer's files and the chosen variants'
     const modelStore = await store(spec.cache, (event) => tracker.emit(event));
     const downloaded = await loadFiles(files, { fetch: platform.fetch, store: modelStore }, {
       signal,
@@ -156,11 +156,17 @@ export function createEngine(platform: EnginePlatform = defaultPlatform()): Engi
       sessions = await createSessions(ort, backend, manifest, variants, downloaded, tracker, signal);
     }
     let ops: LoopOps;
-    if (backend === 'webgpu') {
-      const device = await ortGpuDevice(ort);
-      ops = createGpuOps(ort, device, await createKernels(device));
-    } else {
-      ops = createCpuOps(ort);
+    try {
+      if (backend === 'webgpu') {
+        const device = await ortGpuDevice(ort);
+        ops = createGpuOps(ort, device, await createKernels(device));
+      } else {
+        ops = createCpuOps(ort);
+      }
+    } catch (error) {
+      // Nothing holds the sessions yet: release them rather than leak them.
+      for (const name of manifest.releaseOrder) await sessions[name].release().catch(() => undefined);
+      throw error;
     }
     loaded = { key, manifest, backend, variants, tokenizer, scheduler, sessions, ops, loadMs: performance.now() - started };
     tracker.done();
