@@ -35,7 +35,9 @@ def load(run, ckpt="model.pt"):
     a = st["args"]
     tok = Tokenizer()
     te = TextEncoder(len(tok.vocab), d=a["text_dim"], layers=a["text_layers"], heads=4, max_len=tok.max_length)
-    dit = DiT(c=a["latent_channels"], d=a["dit_dim"], dt=a["text_dim"], layers=a["dit_layers"], heads=a["dit_heads"])
+    pt, ph, pw = a.get("patch", [2, 2, 2])
+    dit = DiT(c=a["latent_channels"], d=a["dit_dim"], dt=a["text_dim"], layers=a["dit_layers"], heads=a["dit_heads"],
+              pt=pt, ph=ph, pw=pw)
     enc, dec = Encoder(a["latent_channels"]), Decoder(a["latent_channels"])
     te.load_state_dict(st["te"])
     dit.load_state_dict(st["dit"])

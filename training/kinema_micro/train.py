@@ -103,7 +103,8 @@ def train_dit(args, z, attrs, mean, std, logf, enc=None, dec=None):
     tok = Tokenizer()
     zn = (z - mean[None, :, None, None, None]) / std[None, :, None, None, None]
     te = TextEncoder(len(tok.vocab), d=args.text_dim, layers=args.text_layers, heads=4, max_len=tok.max_length)
-    dit = DiT(c=args.latent_channels, d=args.dit_dim, dt=args.text_dim, layers=args.dit_layers, heads=args.dit_heads)
+    dit = DiT(c=args.latent_channels, d=args.dit_dim, dt=args.text_dim, layers=args.dit_layers, heads=args.dit_heads,
+              pt=args.patch[0], ph=args.patch[1], pw=args.patch[2])
     log(logf, f"text encoder {count(te)} params, DiT {count(dit)} params")
     if args.resume:
         # Continue from a finished run's (EMA) weights with a fresh, lower learning-rate cycle.
@@ -150,7 +151,15 @@ def train_dit(args, z, attrs, mean, std, logf, enc=None, dec=None):
         xt = (1 - s) * x0 + s * noise
         ctx = te(ids, masks)
         v = dit(xt, sigma * 1000.0, ctx, masks)
-        loss = F.mse_loss(v, noise - x0)
+        if args.fg_weight > 0:
+            # Up-weight the shape: latent pixels far from the clip's background (the per-frame median)
+            # carry the corners that tell a square from a circle, yet are a small part of a plain MSE.
+            bg = x0.flatten(3).median(dim=3).values[..., None, None]
+            dev = (x0 - bg).pow(2).mean(dim=1, keepdim=True)
+            w = 1 + args.fg_weight * dev / dev.amax(dim=(3, 4), keepdim=True).clamp(min=1e-6)
+            loss = ((v - (noise - x0)).pow(2) * w).sum() / (w.sum() * x0.shape[1])
+        else:
+            loss = F.mse_loss(v, noise - x0)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -190,20 +199,23 @@ def main():
     p.add_argument("--ae-lr", type=float, default=2e-3)
     p.add_argument("--ae-latent-noise", type=float, default=0.05)
     p.add_argument("--ae", default="", help="reuse the autoencoder from this model.pt (skips stage 1)")
-    p.add_argument("--num-clips", type=int, default=12000)
+    p.add_argument("--num-clips", type=int, default=24000)
     p.add_argument("--text-dim", type=int, default=128)
     p.add_argument("--text-layers", type=int, default=2)
     p.add_argument("--dit-dim", type=int, default=128)
     p.add_argument("--dit-layers", type=int, default=6)
     p.add_argument("--dit-heads", type=int, default=4)
-    p.add_argument("--steps", type=int, default=2600)
-    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--patch", type=lambda v: [int(x) for x in v.split(",")], default=[2, 2, 2],
+                   help="DiT patch size in latent frames,rows,columns")
+    p.add_argument("--steps", type=int, default=7000)
+    p.add_argument("--batch", type=int, default=32)
     p.add_argument("--lr", type=float, default=1.5e-3)
     p.add_argument("--ema", type=float, default=0.999)
     p.add_argument("--cfg-dropout", type=float, default=0.1)
+    p.add_argument("--fg-weight", type=float, default=3.0, help="extra loss weight on foreground latents")
     p.add_argument("--t-mean", type=float, default=0.0)
     p.add_argument("--t-std", type=float, default=1.0)
-    p.add_argument("--ckpt-every", type=int, default=500)
+    p.add_argument("--ckpt-every", type=int, default=1000)
     p.add_argument("--resume", default="", help="start the DiT stage from this model.pt (use with --ae)")
     p.add_argument("--warmup", type=int, default=200)
     args = p.parse_args()
