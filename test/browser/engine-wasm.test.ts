@@ -53,8 +53,8 @@ describe('engine on wasm', () => {
       const result = await engine.generate(generateSpec({ prompt, seed: 11 + i }));
       const found = detect(concatFrames(result.frames!), 32, 32, 8);
       const wanted = parseCaption(prompt);
-      expect({ color: found.color, motion: found.motion, background: found.background }, prompt)
-        .toEqual({ color: wanted.color, motion: wanted.motion, background: wanted.background });
+      expect({ color: found.color, shape: found.shape, motion: found.motion, background: found.background }, prompt)
+        .toEqual({ color: wanted.color, shape: wanted.shape, motion: wanted.motion, background: wanted.background });
     }
   });
 

@@ -56,7 +56,7 @@ describe('createVideoGenerator with its worker', () => {
     }
     const found = detect(small, 32, 32, 8);
     const wanted = parseCaption(prompt);
-    expect({ color: found.color, motion: found.motion, background: found.background }).toEqual({ color: wanted.color, motion: wanted.motion, background: wanted.background });
+    expect({ color: found.color, shape: found.shape, motion: found.motion, background: found.background }).toEqual({ color: wanted.color, shape: wanted.shape, motion: wanted.motion, background: wanted.background });
   });
 
   it('reproduces a clip from its seed', async () => {

@@ -42,7 +42,7 @@ describe('kinema generate', () => {
     }
     const found = detect(small, 32, 32, 8);
     const wanted = parseCaption(prompt);
-    expect({ color: found.color, motion: found.motion, background: found.background }).toEqual({ color: wanted.color, motion: wanted.motion, background: wanted.background });
+    expect({ color: found.color, shape: found.shape, motion: found.motion, background: found.background }).toEqual({ color: wanted.color, shape: wanted.shape, motion: wanted.motion, background: wanted.background });
   }, 240_000);
 
   it('names unknown words and what the model knows, and still generates', () => {

@@ -44,10 +44,9 @@ describe('kinema-micro evaluation (CI subset)', () => {
       expect(a.color, `${lang} colour`).toBeGreaterThanOrEqual(5 / 6);
       expect(a.background, `${lang} background`).toBeGreaterThanOrEqual(5 / 6);
       expect(a.motion, `${lang} motion`).toBeGreaterThanOrEqual(5 / 6);
-      expect(a.shape, `${lang} shape`).toBeGreaterThanOrEqual(2 / 6);
+      // The full 128-pair set scores 100 % on every attribute; one miss per language is allowed here
+      // for arithmetic differences between machines, so a model or sampler regression still fails.
+      expect(a.shape, `${lang} shape`).toBeGreaterThanOrEqual(5 / 6);
     }
-    // Shape is the model's weakest attribute (≈ 77 % on the full set); chance is 1/3.
-    const shapeHits = res.rows.filter((r) => r.detected.shape === r.expected!.shape).length;
-    expect(shapeHits, 'shape over both languages').toBeGreaterThanOrEqual(6);
   });
 });

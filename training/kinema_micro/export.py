@@ -287,7 +287,7 @@ def write_manifest(dest, names, tok, mean, std, C, D, steps, guidance, shift, pa
     manifest = {
         "format": "kinema-model/1",
         "id": "kinema-micro",
-        "version": "1.0.0",
+        "version": "1.1.0",
         "name": "kinema-micro",
         "description": "A micro bilingual (English/Chinese) text-to-video model trained from scratch on procedural "
                        "clips: one coloured shape (circle, square, triangle) moving left/right/up/down, growing or "
