@@ -1,5 +1,5 @@
 #!/bin/sh
-# Train kinema-micro from scratch, reproducibly from one seed, in one go (about 55 min on 2 idle cores):
+# Train kinema-micro from scratch, reproducibly from one seed, in one go (3,020 s measured on 2 idle cores; see training/README.md):
 #   autoencoder (1,000 steps), encode 24,000 clips, then text encoder + DiT (7,000 steps, batch 32).
 # Usage: training/train.sh [output dir, default training/runs/main] [extra train.py flags]
 # Result: <output dir>/model.pt; the log is <output dir>/train.log.
