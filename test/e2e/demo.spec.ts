@@ -1,6 +1,6 @@
 // The demo page, driven like a user would, against the built demo (vite preview).
 import { expect, test } from '@playwright/test';
-import { expectDuration, expectedDuration, fillAndGenerate, noteModel, openDemo, saveScreenshot, videoDuration, watchPageErrors } from './helpers';
+import { expectDuration, expectedDuration, fillAndGenerate, mainThreadTasks, noteModel, openDemo, saveScreenshot, videoDuration, watchPageErrors } from './helpers';
 
 test.beforeEach(({}, testInfo) => noteModel(testInfo));
 
@@ -106,48 +106,57 @@ test('privacy: a local generation sends no request to any other origin', async (
   expect(foreign).toEqual([]);
 });
 
-test('the page stays responsive while generating', async ({ page }, testInfo) => {
+test('the page stays responsive while generating', async ({ page, browser }, testInfo) => {
   await openDemo(page);
   await page.evaluate(() => {
-    const w = window as unknown as { ticks: number[]; longTasks: [number, number][] };
+    const w = window as unknown as { ticks: number[]; longTasks: number[] };
     w.ticks = [];
     w.longTasks = [];
-    new PerformanceObserver((list) => { for (const entry of list.getEntries()) w.longTasks.push([entry.startTime, entry.duration]); }).observe({ type: 'longtask' });
+    new PerformanceObserver((list) => { for (const entry of list.getEntries()) w.longTasks.push(entry.duration); }).observe({ type: 'longtask' });
     setInterval(() => w.ticks.push(performance.now()), 50);
   });
-  // The observer works: a deliberate 250 ms block is seen (then forgotten).
-  await page.evaluate(() => setTimeout(() => { const end = performance.now() + 250; while (performance.now() < end) { /* block */ } }, 0));
-  await expect.poll(() => page.evaluate(() => (window as unknown as { longTasks: unknown[] }).longTasks.length)).toBeGreaterThan(0);
+  // The main thread's tasks, with the CPU time each used, come from a Chromium trace.
+  await browser.startTracing(page, { categories: ['toplevel'] });
+  // The measurement works: a deliberate 250 ms block on the idle page is seen as one heavy task.
+  await page.evaluate(() => new Promise<void>((resolve) => setTimeout(() => {
+    const end = performance.now() + 250;
+    while (performance.now() < end) { /* block */ }
+    resolve();
+  }, 0)));
   const started = await page.evaluate(() => {
-    const w = window as unknown as { ticks: number[]; longTasks: [number, number][] };
+    const w = window as unknown as { ticks: number[]; longTasks: number[] };
     w.ticks = [];
     w.longTasks = [];
     return performance.now();
   });
-
-  // Generation ends when the page is ready again (the result is shown); setting up the <video> after that is
-  // the media player's work, not generation.
-  await page.evaluate(() => {
-    const status = document.querySelector<HTMLElement>('[data-testid="status"]')!;
-    new MutationObserver(() => {
-      if (status.dataset.state === 'ready') (window as unknown as { readyAt?: number }).readyAt ??= performance.now();
-    }).observe(status, { attributes: true });
-  });
   await fillAndGenerate(page, { backend: 'wasm', seed: 5, steps: QUICK_STEPS });
-  await videoDuration(page);
+  await expect(page.getByTestId('status')).toHaveAttribute('data-state', 'ready', { timeout: 150_000 });
+  const trace = await browser.stopTracing();
   const { ticks, longTasks, ended } = await page.evaluate(() => {
-    const w = window as unknown as { ticks: number[]; longTasks: [number, number][]; readyAt: number };
-    return { ticks: w.ticks.filter((t) => t <= w.readyAt), longTasks: w.longTasks.filter(([start]) => start < w.readyAt).map(([, d]) => d), ended: w.readyAt };
+    const w = window as unknown as { ticks: number[]; longTasks: number[] };
+    return { ticks: w.ticks, longTasks: w.longTasks, ended: performance.now() };
   });
+  await videoDuration(page);
+
+  const tasks = mainThreadTasks(trace);
+  const heavy = tasks.filter((t) => t.cpuMs >= 50);
+  const worst = [...tasks].sort((a, b) => b.cpuMs - a.cpuMs).slice(0, 3);
   const gaps = ticks.slice(1).map((t, i) => t - ticks[i]!).sort((x, y) => x - y);
   const median = gaps[Math.floor(gaps.length / 2)]!;
-  testInfo.annotations.push({ type: 'timer gaps (ms)', description: `median ${median.toFixed(0)}, max ${gaps.at(-1)!.toFixed(0)}, ${ticks.length} ticks in ${(ended - started).toFixed(0)} ms; long tasks [${longTasks.map(Math.round).join(', ')}] ms` });
-  // On 2 shared, busy cores even an idle page sees timer gaps of 0.5–1.3 s now and then (CPU starvation:
-  // no long task accompanies them), so the timer is judged by its count and median; the long-task bound
-  // below is the strict check that no work runs on the main thread.
+  testInfo.annotations.push(
+    { type: 'main thread', description: `${tasks.length} tasks; most CPU: ${worst.map((t) => `${t.cpuMs.toFixed(0)} ms CPU in ${t.wallMs.toFixed(0)} ms`).join(', ')}` },
+    { type: 'timer gaps (ms)', description: `median ${median.toFixed(0)}, max ${gaps.at(-1)!.toFixed(0)}, ${ticks.length} ticks in ${(ended - started).toFixed(0)} ms; long tasks (wall) [${longTasks.map(Math.round).join(', ')}] ms` },
+  );
+  expect(tasks.length, 'the trace holds the main thread\'s tasks').toBeGreaterThan(20);
+  expect(heavy.length, 'the deliberate block is seen, with its CPU time').toBeGreaterThanOrEqual(1);
+  expect(heavy[0]!.cpuMs, 'the deliberate block').toBeGreaterThanOrEqual(100);
+  // What the page itself runs while generating: nothing but small tasks. Wall time alone cannot say this
+  // here: on 2 cores, inference plus V8 compiling onnxruntime's wasm in the background keep a 5 ms task
+  // waiting for a core for 200-400 ms now and then (longtask entries, annotated above, not judged).
+  expect(heavy.slice(1).map((t) => `${t.cpuMs.toFixed(0)} ms CPU (${t.source})`), 'main-thread tasks using 50 ms of CPU or more').toEqual([]);
+  // The timer is judged by its count and median: an idle page here sees 0.5-1.3 s gaps now and then.
   expect(ticks.length, 'the timer kept ticking').toBeGreaterThan(((ended - started) / 50) * 0.4);
   expect(median, 'typical timer interval').toBeLessThan(80);
-  expect(longTasks.filter((d) => d >= 200), 'long tasks of 200 ms or more').toEqual([]);
 });
 
 test('labelled controls, a polite live region, and no sideways scrolling on a narrow screen', async ({ page }) => {

@@ -84,3 +84,43 @@ export async function saveScreenshot(page: Page, testInfo: TestInfo, name: strin
   await testInfo.attach(name, { path, contentType: 'image/png' });
   return path;
 }
+
+/** One task the page's main thread ran, from a Chromium trace: wall time and the thread's own CPU time. */
+export interface MainThreadTask {
+  wallMs: number;
+  cpuMs: number;
+  /** Where the task was posted from (e.g. a frame update, a message port), when the trace says. */
+  source: string;
+}
+
+interface TraceEvent { ph?: string; name?: string; pid?: number; tid?: number; ts?: number; dur?: number; tdur?: number; args?: Record<string, unknown> }
+
+/**
+ * The top-level tasks of the renderer main thread in a trace taken with `browser.startTracing` and the
+ * `toplevel` category. CPU time (`tdur`) is what tells work on the main thread from a main thread that
+ * was ready to run but waited for a core: on two cores busy with inference and V8's background wasm
+ * compiler, a task with 5 ms of CPU can take 350 ms of wall time (measured here).
+ */
+export function mainThreadTasks(trace: Buffer): MainThreadTask[] {
+  const parsed = JSON.parse(trace.toString('utf8')) as { traceEvents?: TraceEvent[] } | TraceEvent[];
+  const events = Array.isArray(parsed) ? parsed : parsed.traceEvents ?? [];
+  const mains = events.filter((e) => e.ph === 'M' && e.name === 'thread_name' && (e.args as { name?: string } | undefined)?.name === 'CrRendererMain');
+  const tasksOf = (m: TraceEvent) => {
+    const runs = events
+      .filter((e) => e.ph === 'X' && e.name === 'ThreadControllerImpl::RunTask' && e.pid === m.pid && e.tid === m.tid)
+      .sort((a, b) => (a.ts ?? 0) - (b.ts ?? 0));
+    // Only outermost tasks: a nested run loop's tasks are already inside their parent's time.
+    let end = -Infinity;
+    return runs.filter((e) => {
+      if ((e.ts ?? 0) < end) return false;
+      end = (e.ts ?? 0) + (e.dur ?? 0);
+      return true;
+    });
+  };
+  // A spare renderer may be traced too: the page's main thread is the busy one.
+  const busiest = mains.map(tasksOf).sort((a, b) => b.length - a.length)[0] ?? [];
+  return busiest.map((e) => {
+    const args = (e.args ?? {}) as { src_file?: string; src_func?: string };
+    return { wallMs: (e.dur ?? 0) / 1000, cpuMs: (e.tdur ?? 0) / 1000, source: [args.src_file, args.src_func].filter(Boolean).join(' ') };
+  });
+}
