@@ -95,6 +95,7 @@ export function createVideoGenerator(options?: GeneratorOptions): VideoGenerator
       allowWasm: resolved.backend === 'wasm' || resolved.allowWasm,
       weights: resolved.weights,
       cache: resolved.cache,
+      ...(resolved.wasmThreads !== undefined ? { wasmThreads: resolved.wasmThreads } : {}),
     };
   }
 

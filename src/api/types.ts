@@ -55,6 +55,12 @@ export interface GeneratorOptions {
   cache?: 'cache-api' | 'memory';
   /** Cloud fallback / cloud backend settings. */
   cloud?: CloudOptions;
+  /**
+   * Threads for the wasm backend, 1 to 16. Default: half the cores, at most 4, when the page is
+   * cross-origin isolated (threads need it), else 1; half leaves the page a core to stay responsive.
+   * A worker's runtime starts once, so the first model load in a worker sets it for good.
+   */
+  wasmThreads?: number;
   /** Diagnostics sink; default none. */
   logger?: Logger | false;
 }

@@ -135,6 +135,7 @@ export interface ResolvedOptions {
   allowWasm: boolean;
   weights: WeightPreference;
   cache: 'cache-api' | 'memory';
+  wasmThreads?: number;
 }
 
 /** Checks createVideoGenerator's options; defaults live here and nowhere else. */
@@ -154,6 +155,7 @@ export function resolveOptions(options: GeneratorOptions | undefined, pageUrl: s
     }
   }
   if (o.allowWasm !== undefined && typeof o.allowWasm !== 'boolean') throw new TypeError('allowWasm must be true or false');
+  if (o.wasmThreads !== undefined) integer('wasmThreads', o.wasmThreads, 1, 16);
   const cache = o.cache === undefined ? 'cache-api' : oneOf('cache', o.cache, ['cache-api', 'memory'] as const);
   const weights = o.weights === undefined ? 'auto' : oneOf('weights', o.weights, WEIGHTS);
   let modelBaseUrl: string;
@@ -162,5 +164,5 @@ export function resolveOptions(options: GeneratorOptions | undefined, pageUrl: s
   } catch {
     throw new TypeError(`modelBaseUrl must be a URL; got ${show(o.modelBaseUrl)}`);
   }
-  return { model: o.model ?? 'kinema-micro', modelBaseUrl, backend, allowWasm: o.allowWasm ?? true, weights, cache };
+  return { model: o.model ?? 'kinema-micro', modelBaseUrl, backend, allowWasm: o.allowWasm ?? true, weights, cache, ...(o.wasmThreads !== undefined ? { wasmThreads: o.wasmThreads } : {}) };
 }

@@ -14,6 +14,8 @@ export interface EngineLoadSpec {
   allowWasm: boolean;
   weights: WeightPreference;
   cache: 'cache-api' | 'memory';
+  /** wasm threads (GeneratorOptions.wasmThreads); absent: the runtime's default. */
+  wasmThreads?: number;
 }
 
 /** A request with every default filled in and validated by the main thread. */

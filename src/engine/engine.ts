@@ -141,7 +141,7 @@ export function createEngine(platform: EnginePlatform = defaultPlatform()): Engi
     });
     throwIfAborted(signal, 'loading the model');
 
-    const ort = getOrt();
+    const ort = getOrt(spec.wasmThreads !== undefined ? { numThreads: spec.wasmThreads } : {});
     const tokenizerFiles = new Map(manifest.tokenizer.files.map((file) => [file.path, downloaded.get(file.path)!]));
     const tokenizer = await loadTokenizer(ort, `${manifest.id}@${manifest.version}`, tokenizerFiles, manifest.tokenizer.maxLength);
     const scheduler = createScheduler(manifest.scheduler);
@@ -154,6 +154,12 @@ export function createEngine(platform: EnginePlatform = defaultPlatform()): Engi
       fallback(`the WebGPU backend failed (${(error as Error).message})`, (error as KinemaError).code);
       backend = 'wasm';
       sessions = await createSessions(ort, backend, manifest, variants, downloaded, tracker, signal);
+    }
+    // The runtime fixes its thread count when it starts (and keeps 1 where the page is not cross-origin isolated).
+    if (backend === 'wasm' && spec.wasmThreads !== undefined && ort.env.wasm.numThreads !== spec.wasmThreads) {
+      const reason = `wasmThreads ${spec.wasmThreads} was not applied: the runtime runs ${String(ort.env.wasm.numThreads)} thread(s) (threads need a cross-origin isolated page, and a worker's runtime keeps the count it started with; a new generator gets a new worker)`;
+      warnings.push(reason);
+      tracker.emit({ type: 'warning', code: 'WASM_THREADS_NOT_APPLIED', message: reason });
     }
     let ops: LoopOps;
     try {

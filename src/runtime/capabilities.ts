@@ -54,12 +54,22 @@ function wasmSimd(): boolean {
   }
 }
 
+/**
+ * The wasm backend's default thread count: half the cores (at most 4, as onnxruntime-web itself picks),
+ * and 1 unless the page is cross-origin isolated (threads need SharedArrayBuffer). Half, not all: on a
+ * 2-core machine two inference threads plus V8's wasm compiler starved the page's main thread for
+ * 0.2-1.4 s at a time, and one thread ran a generation as fast end to end (test/e2e/demo.spec.ts).
+ */
+export function defaultWasmThreads(cores: number, crossOriginIsolated: boolean): number {
+  return crossOriginIsolated ? Math.max(1, Math.min(4, Math.ceil(cores / 2))) : 1;
+}
+
 export async function probeCapabilities(): Promise<Capabilities> {
   const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true;
   const cores = (globalThis.navigator as Navigator | undefined)?.hardwareConcurrency ?? 1;
   return {
     webgpu: await probeWebGpu(),
-    wasm: { available: typeof WebAssembly === 'object', threads: isolated ? Math.max(1, Math.min(4, cores)) : 1, simd: wasmSimd(), crossOriginIsolated: isolated },
+    wasm: { available: typeof WebAssembly === 'object', threads: defaultWasmThreads(cores, isolated), simd: wasmSimd(), crossOriginIsolated: isolated },
     webcodecs: { videoEncoder: typeof (globalThis as { VideoEncoder?: unknown }).VideoEncoder === 'function' },
     cacheStorage: typeof (globalThis as { caches?: unknown }).caches === 'object',
     hardwareConcurrency: cores,

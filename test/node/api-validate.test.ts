@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { checkRequestShape, resolveOptions, resolveRequest } from '../../src/api/validate';
 import type { ModelManifest } from '../../src/models/types';
+import { defaultWasmThreads } from '../../src/runtime/capabilities';
 
 // Only the fields resolveRequest reads; the full manifest is exercised by the models tests.
 const manifest = {
@@ -72,5 +73,19 @@ describe('resolveOptions', () => {
     expect(() => resolveOptions({ backend: 'cloud' }, 'http://x/')).toThrow(/needs cloud: \{ provider, proxyUrl \}/);
     expect(() => resolveOptions({ cloud: { provider: 'openai' as never, proxyUrl: 'http://127.0.0.1:8787' } }, 'http://x/')).toThrow(/cloud.provider must be one of 'dashscope', 'modelslab'/);
     expect(() => resolveOptions({ model: '' }, 'http://x/')).toThrow(/model must be a model id/);
+    expect(() => resolveOptions({ wasmThreads: 0 }, 'http://x/')).toThrow(/wasmThreads must be an integer from 1 to 16; got 0/);
+    expect(() => resolveOptions({ wasmThreads: '2' as never }, 'http://x/')).toThrow(TypeError);
+  });
+
+  it('passes wasmThreads on only when given', () => {
+    expect(resolveOptions({ wasmThreads: 3 }, 'http://x/').wasmThreads).toBe(3);
+    expect('wasmThreads' in resolveOptions({}, 'http://x/')).toBe(false);
+  });
+});
+
+describe('defaultWasmThreads', () => {
+  it('is half the cores, at most 4, and 1 without cross-origin isolation', () => {
+    expect([1, 2, 3, 4, 8, 16].map((cores) => defaultWasmThreads(cores, true))).toEqual([1, 1, 2, 2, 4, 4]);
+    expect(defaultWasmThreads(16, false)).toBe(1);
   });
 });
