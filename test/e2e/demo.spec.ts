@@ -123,40 +123,55 @@ test('the page stays responsive while generating', async ({ page, browser }, tes
     while (performance.now() < end) { /* block */ }
     resolve();
   }, 0)));
-  const started = await page.evaluate(() => {
-    const w = window as unknown as { ticks: number[]; longTasks: number[] };
-    w.ticks = [];
-    w.longTasks = [];
-    return performance.now();
-  });
-  await fillAndGenerate(page, { backend: 'wasm', seed: 5, steps: QUICK_STEPS });
-  await expect(page.getByTestId('status')).toHaveAttribute('data-state', 'ready', { timeout: 150_000 });
-  const trace = await browser.stopTracing();
-  const { ticks, longTasks, ended } = await page.evaluate(() => {
-    const w = window as unknown as { ticks: number[]; longTasks: number[] };
-    return { ticks: w.ticks, longTasks: w.longTasks, ended: performance.now() };
-  });
-  await videoDuration(page);
 
-  const tasks = mainThreadTasks(trace);
+  /** One generation through the UI; the timer and long tasks seen from the click until the page is ready again. */
+  const generation = async (seed: number) => {
+    const started = await page.evaluate(() => {
+      const w = window as unknown as { ticks: number[]; longTasks: number[] };
+      w.ticks = [];
+      w.longTasks = [];
+      return performance.now();
+    });
+    await fillAndGenerate(page, { backend: 'wasm', seed, steps: QUICK_STEPS });
+    await expect(page.getByTestId('status')).toHaveAttribute('data-state', 'generating');
+    await expect(page.getByTestId('status')).toHaveAttribute('data-state', 'ready', { timeout: 150_000 });
+    const seen = await page.evaluate(() => {
+      const w = window as unknown as { ticks: number[]; longTasks: number[] };
+      return { ticks: [...w.ticks], longTasks: w.longTasks.map(Math.round), ended: performance.now() };
+    });
+    // Setting up the <video> after that is the media player's work, not generation.
+    await videoDuration(page);
+    const gaps = seen.ticks.slice(1).map((t, i) => t - seen.ticks[i]!).sort((x, y) => x - y);
+    return { ...seen, ms: seen.ended - started, median: gaps[Math.floor(gaps.length / 2)]!, maxGap: gaps.at(-1)! };
+  };
+  // The first generation in a browser profile also has V8 compile onnxruntime's wasm (about 1.3 s of CPU on
+  // two background threads); the second has only the model's work.
+  const cold = await generation(5);
+  const warm = await generation(6);
+  const tasks = mainThreadTasks(await browser.stopTracing());
+
   const heavy = tasks.filter((t) => t.cpuMs >= 50);
   const worst = [...tasks].sort((a, b) => b.cpuMs - a.cpuMs).slice(0, 3);
-  const gaps = ticks.slice(1).map((t, i) => t - ticks[i]!).sort((x, y) => x - y);
-  const median = gaps[Math.floor(gaps.length / 2)]!;
+  const describe = (g: typeof cold) => `${g.ticks.length} timer ticks in ${g.ms.toFixed(0)} ms (median gap ${g.median.toFixed(0)}, max ${g.maxGap.toFixed(0)}); long tasks [${g.longTasks.join(', ')}] ms`;
   testInfo.annotations.push(
     { type: 'main thread', description: `${tasks.length} tasks; most CPU: ${worst.map((t) => `${t.cpuMs.toFixed(0)} ms CPU in ${t.wallMs.toFixed(0)} ms`).join(', ')}` },
-    { type: 'timer gaps (ms)', description: `median ${median.toFixed(0)}, max ${gaps.at(-1)!.toFixed(0)}, ${ticks.length} ticks in ${(ended - started).toFixed(0)} ms; long tasks (wall) [${longTasks.map(Math.round).join(', ')}] ms` },
+    { type: 'first generation', description: describe(cold) },
+    { type: 'second generation', description: describe(warm) },
   );
   expect(tasks.length, 'the trace holds the main thread\'s tasks').toBeGreaterThan(20);
   expect(heavy.length, 'the deliberate block is seen, with its CPU time').toBeGreaterThanOrEqual(1);
   expect(heavy[0]!.cpuMs, 'the deliberate block').toBeGreaterThanOrEqual(100);
-  // What the page itself runs while generating: nothing but small tasks. Wall time alone cannot say this
-  // here: on 2 cores, inference plus V8 compiling onnxruntime's wasm in the background keep a 5 ms task
-  // waiting for a core for 200-400 ms now and then (longtask entries, annotated above, not judged).
+  // What the page itself runs while generating, cold or warm: nothing but small tasks.
   expect(heavy.slice(1).map((t) => `${t.cpuMs.toFixed(0)} ms CPU (${t.source})`), 'main-thread tasks using 50 ms of CPU or more').toEqual([]);
-  // The timer is judged by its count and median: an idle page here sees 0.5-1.3 s gaps now and then.
-  expect(ticks.length, 'the timer kept ticking').toBeGreaterThan(((ended - started) / 50) * 0.4);
-  expect(median, 'typical timer interval').toBeLessThan(80);
+  for (const [name, g] of [['first', cold], ['second', warm]] as const) {
+    // Judged by count and median: an idle page on these 2 shared cores sees 0.5-1.3 s gaps now and then.
+    expect(g.ticks.length, `${name} generation: the timer kept ticking`).toBeGreaterThan((g.ms / 50) * 0.4);
+    expect(g.median, `${name} generation: typical timer interval`).toBeLessThan(80);
+  }
+  // Long tasks in wall time. During the first generation they are not judged: a frame update with 1-5 ms
+  // of CPU can wait 200-900 ms for a core while inference and V8's compiler fill both (traced here; the
+  // CPU bound above is the check on the page's own work). Once compiled, no task may take 200 ms.
+  expect(warm.longTasks.filter((d) => d >= 200), 'second generation: long tasks of 200 ms or more').toEqual([]);
 });
 
 test('labelled controls, a polite live region, and no sideways scrolling on a narrow screen', async ({ page }) => {
