@@ -126,6 +126,36 @@ const bench = {
     await generator.dispose();
     return rows;
   },
+
+  /**
+   * (e): the wasm thread count, through the public API (each generator has its own worker, so each its own
+   * runtime): time per generation and how long the page's main thread was kept waiting meanwhile, with
+   * generations of each count interleaved. The first generation of each is a warm-up and not counted.
+   */
+  async wasmThreads(counts: number[], steps: number, rounds: number) {
+    const request = (seed: number) => ({ prompt: 'a red circle moving right on a black background', seed, steps, format: 'frames' as const });
+    const generators = counts.map((wasmThreads) => createVideoGenerator({ model: manifestUrl, backend: 'wasm', cache: 'memory', wasmThreads }));
+    for (const generator of generators) await generator.generate(request(0));
+    const rows = counts.map((threads) => ({ threads, ms: [] as number[], longestTaskMs: 0, longestTimerGapMs: 0 }));
+    for (let r = 0; r < rounds; r++) {
+      for (const [i, generator] of generators.entries()) {
+        const row = rows[i]!;
+        const longTasks: number[] = [];
+        const observer = new PerformanceObserver((list) => { for (const entry of list.getEntries()) longTasks.push(entry.duration); });
+        observer.observe({ type: 'longtask' });
+        let last = performance.now();
+        const timer = setInterval(() => { const now = performance.now(); row.longestTimerGapMs = Math.max(row.longestTimerGapMs, now - last); last = now; }, 20);
+        const t = performance.now();
+        await generator.generate(request(r + 1));
+        row.ms.push(performance.now() - t);
+        clearInterval(timer);
+        observer.disconnect();
+        row.longestTaskMs = Math.max(row.longestTaskMs, ...longTasks, 0);
+      }
+    }
+    for (const generator of generators) await generator.dispose();
+    return rows;
+  },
 };
 
 window.bench = bench;

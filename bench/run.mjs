@@ -96,6 +96,22 @@ say(`## Encoding and previews (through the public API and its worker, MP4 H.264 
 say(`- encode + mux: ${ms(median(enc.map((r) => r.encodeMs)))} of ${ms(median(enc.map((r) => r.totalMs)))}: **${(encodeShare * 100).toFixed(1)} %** of total (target ≤ 5 %)`);
 say(`- first preview (every 2 steps) after ${ms(median(enc.map((r) => r.firstPreviewMs)))}: **${(previewShare * 100).toFixed(1)} %** of total (target ≤ 25 %)`);
 
+say();
+
+// (e) wasm threads: kinema's default (half the cores) against all of them, interleaved.
+const allCores = cpus().length;
+const defaultThreads = Math.max(1, Math.min(4, Math.ceil(allCores / 2)));
+const counts = [...new Set([defaultThreads, Math.min(4, allCores)])];
+const threadRows = await run('wasmThreads', counts, STEPS, ROUNDS * 2);
+say(`## (e) wasm threads: time per generation, and the page's main thread meanwhile (public API, worker, frames out)`);
+for (const row of threadRows) {
+  say(`- ${row.threads} thread${row.threads > 1 ? 's' : ''}${row.threads === defaultThreads ? ' (the default here)' : ''}: ${ms(median(row.ms))} per generation; longest long task ${ms(row.longestTaskMs)}, longest gap of a 20 ms timer ${ms(row.longestTimerGapMs)}`);
+}
+if (threadRows.length > 1) {
+  const [a, b] = threadRows;
+  say(`- **${b.threads} threads ÷ ${a.threads}: ${(median(b.ms) / median(a.ms)).toFixed(3)}** in time per generation (reported; the default leaves the page a core)`);
+}
+
 await browser.close();
 await server.close();
 if (write) {

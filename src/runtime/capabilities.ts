@@ -56,9 +56,11 @@ function wasmSimd(): boolean {
 
 /**
  * The wasm backend's default thread count: half the cores (at most 4, as onnxruntime-web itself picks),
- * and 1 unless the page is cross-origin isolated (threads need SharedArrayBuffer). Half, not all: on a
- * 2-core machine two inference threads plus V8's wasm compiler starved the page's main thread for
- * 0.2-1.4 s at a time, and one thread ran a generation as fast end to end (test/e2e/demo.spec.ts).
+ * and 1 unless the page is cross-origin isolated (threads need SharedArrayBuffer). Half, not all: the
+ * page needs a core too. Measured on 2 cores (test/e2e/demo.spec.ts, traced): during warm generations
+ * the page's longest task was 198 ms with 2 threads (21 runs) and 77 ms with 1 (15 runs), and through
+ * the worker 1 thread was not slower (BENCHMARKS.md (e)). A profile's first generation, while V8
+ * compiles the runtime's wasm, still keeps the page waiting up to ~1 s now and then with either count.
  */
 export function defaultWasmThreads(cores: number, crossOriginIsolated: boolean): number {
   return crossOriginIsolated ? Math.max(1, Math.min(4, Math.ceil(cores / 2))) : 1;
