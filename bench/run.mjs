@@ -100,7 +100,8 @@ say();
 
 // (e) wasm threads: kinema's default (half the cores) against all of them, interleaved.
 const allCores = cpus().length;
-const defaultThreads = Math.max(1, Math.min(4, Math.ceil(allCores / 2)));
+const { defaultWasmThreads } = await server.ssrLoadModule('/src/runtime/capabilities.ts');
+const defaultThreads = defaultWasmThreads(allCores, true); // the bench page is cross-origin isolated
 const counts = [...new Set([defaultThreads, Math.min(4, allCores)])];
 const threadRows = await run('wasmThreads', counts, STEPS, ROUNDS * 2);
 say(`## (e) wasm threads: time per generation, and the page's main thread meanwhile (public API, worker, frames out)`);
