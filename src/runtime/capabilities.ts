@@ -59,7 +59,7 @@ function wasmSimd(): boolean {
  * and 1 unless the page is cross-origin isolated (threads need SharedArrayBuffer). Half, not all: the
  * page needs a core too. Measured on 2 cores (test/e2e/demo.spec.ts, traced): during warm generations
  * the page's longest task was 198 ms with 2 threads (21 runs) and 77 ms with 1 (15 runs), and through
- * the worker 1 thread was not slower (BENCHMARKS.md (e)). A profile's first generation, while V8
+ * the worker 1 thread was not slower (BENCHMARKS.md (e)). A page's first generation, while V8
  * compiles the runtime's wasm, still keeps the page waiting up to ~1 s now and then with either count.
  */
 export function defaultWasmThreads(cores: number, crossOriginIsolated: boolean): number {

@@ -144,8 +144,8 @@ test('the page stays responsive while generating', async ({ page, browser }, tes
     const gaps = seen.ticks.slice(1).map((t, i) => t - seen.ticks[i]!).sort((x, y) => x - y);
     return { ...seen, ms: seen.ended - started, median: gaps[Math.floor(gaps.length / 2)]!, maxGap: gaps.at(-1)! };
   };
-  // The first generation in a browser profile also has V8 compile onnxruntime's wasm (about 1.3 s of CPU on
-  // two background threads); the second has only the model's work.
+  // A page's first generation also has its worker's V8 compile onnxruntime's wasm (2-3 s of CPU on
+  // background threads, traced here); the second has only the model's work.
   const cold = await generation(5);
   const warm = await generation(6);
   const tasks = mainThreadTasks(await browser.stopTracing());
