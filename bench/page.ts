@@ -4,7 +4,7 @@
  */
 import * as ort from 'onnxruntime-web';
 import { createEngine } from '../src/engine/engine';
-import type { EngineGenerateSpec, EngineLoadSpec } from '../src/engine/api';
+import type { EngineGenerateSpec, EngineLoadSpec } from '../src/contract';
 import { getOrt } from '../src/runtime/ort';
 import { createVideoGenerator } from '../src/index';
 

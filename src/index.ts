@@ -12,7 +12,10 @@ export { KinemaError, isKinemaError, KINEMA_ERROR_CODES } from './errors';
 export { BUILTIN_MODELS } from './models/registry';
 export type { KinemaErrorCode, KinemaErrorDetails } from './errors';
 export type {
-  BackendChoice, CallOptions, Capabilities, CloudOptions, CloudProvider, CloudState, ComponentName, GenerateRequest,
-  GenerateResult, GeneratorOptions, GeneratorState, LoadResult, Logger, OutputFormat, ProgressEvent, ProgressListener,
-  Stage, StageTimings, UpscaleFilter, UsedBackend, VideoGenerator, WebGpuInfo, WeightPreference,
+  CallOptions, CloudOptions, GenerateRequest, GeneratorOptions, GeneratorState, LoadResult, Logger, VideoGenerator,
 } from './api/types';
+export type {
+  BackendChoice, CacheKind, CachedModelInfo, Capabilities, CloudProvider, FramesResult, GenerateResult, LocalBackend,
+  OutputFormat, StageTimings, UpscaleFilter, UsedBackend, VideoResult, WebGpuInfo, WeightPreference,
+} from './contract';
+export type { CloudState, ComponentName, ProgressEvent, ProgressListener, Stage } from './progress/events';

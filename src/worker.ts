@@ -8,7 +8,7 @@ import { createEngine } from './engine/engine';
 import { registerTransferHandlers } from './transport/comlink-handlers';
 
 export { createEngine, type EnginePlatform } from './engine/engine';
-export type { Engine, EngineGenerateSpec, EngineLoadInfo, EngineLoadSpec, CachedModelInfo } from './engine/api';
+export type { Engine, EngineGenerateSpec, EngineLoadInfo, EngineLoadSpec, CachedModelInfo } from './contract';
 
 /** Serves an engine to the page over comlink from inside a worker. */
 export function exposeEngine(engine = createEngine()): void {

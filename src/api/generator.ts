@@ -3,7 +3,7 @@
  * runtime or kernels: local work goes to the engine (in a worker by default), cloud work to the proxy.
  */
 import { KinemaError, abortError, isKinemaError } from '../errors';
-import type { Engine, EngineLoadSpec } from '../engine/api';
+import type { Engine, EngineLoadSpec } from '../contract';
 import { fetchManifest, type ModelManifest } from '../models';
 import type { ProgressEvent, ProgressListener } from '../progress/events';
 import { connectWorkerEngine, defaultWorker } from './worker-client';

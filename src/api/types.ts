@@ -1,18 +1,16 @@
 /** The public types of kinema's API. Pure declarations: safe to import from anywhere. */
 import type { CloudProviderOptions } from '../cloud/types';
 import type { ProgressListener } from '../progress/events';
-import type { Capabilities } from '../runtime/capabilities';
-import type { Engine } from '../engine/api';
+import type {
+  BackendChoice, CacheKind, Capabilities, CloudProvider, Engine, GenerateResult, OutputFormat, UpscaleFilter, UsedBackend,
+  WeightPreference,
+} from '../contract';
 
-export type { Capabilities, WebGpuInfo } from '../runtime/capabilities';
+export type {
+  BackendChoice, CacheKind, Capabilities, CloudProvider, FramesResult, GenerateResult, LocalBackend, OutputFormat,
+  StageTimings, UpscaleFilter, UsedBackend, VideoResult, WebGpuInfo, WeightPreference,
+} from '../contract';
 export type { ProgressEvent, ProgressListener, ComponentName, Stage, CloudState } from '../progress/events';
-
-export type BackendChoice = 'auto' | 'webgpu' | 'wasm' | 'cloud';
-export type UsedBackend = 'webgpu' | 'wasm' | 'cloud';
-export type OutputFormat = 'mp4' | 'webm' | 'frames';
-export type UpscaleFilter = 'nearest' | 'bilinear';
-export type WeightPreference = 'auto' | 'fp32' | 'fp16' | 'int8';
-export type CloudProvider = 'dashscope' | 'modelslab';
 
 export interface CloudOptions {
   provider: CloudProvider;
@@ -52,7 +50,7 @@ export interface GeneratorOptions {
    */
   engine?: Engine;
   /** Where model files are kept: the Cache API (default; falls back to memory with a warning) or memory only. */
-  cache?: 'cache-api' | 'memory';
+  cache?: CacheKind;
   /** Cloud fallback / cloud backend settings. */
   cloud?: CloudOptions;
   /**
@@ -94,47 +92,6 @@ export interface GenerateRequest {
 export interface CallOptions {
   signal?: AbortSignal;
   onProgress?: ProgressListener;
-}
-
-export interface StageTimings {
-  loadMs: number;
-  encodeTextMs: number;
-  denoiseMs: number;
-  decodeMs: number;
-  encodeMs: number;
-  totalMs: number;
-  /** From the start of generate() to the first preview event, when previews were asked for. */
-  firstPreviewMs?: number;
-  /** Sum of the bare onnxruntime session.run times inside this generation. */
-  sessionRunMs?: number;
-}
-
-export interface GenerateResult {
-  /** The encoded clip; null when format is 'frames'. */
-  video: Blob | null;
-  format: OutputFormat;
-  mimeType: string | null;
-  /** Full codec string, e.g. 'avc1.42001f'; null for frames or when unknown. */
-  codec: string | null;
-  width: number;
-  height: number;
-  numFrames: number;
-  fps: number;
-  seed: number;
-  /** Denoising steps and guidance used; absent for cloud results (providers do not report them). */
-  steps?: number;
-  guidanceScale?: number;
-  backend: UsedBackend;
-  model: string;
-  modelVersion?: string;
-  provider?: CloudProvider;
-  timings: StageTimings;
-  /** RGBA8 frames (width × height × 4 bytes each) when format is 'frames' or returnFrames was set. */
-  frames?: Uint8Array[];
-  /** Things the caller should know: unknown words, a size snapped by a provider, a codec fallback. */
-  warnings: string[];
-  /** GPU→CPU read-backs during the denoising loop (0 on WebGPU: latents stay on the GPU). */
-  readbacksDuringDenoise?: number;
 }
 
 export type GeneratorState = 'idle' | 'loading' | 'ready' | 'generating' | 'disposed';

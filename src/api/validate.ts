@@ -3,7 +3,7 @@
  * with a message that says the valid range, before any work starts. Two layers: `checkRequestShape`
  * needs nothing but the request; `resolveRequest` also checks it against the model's manifest limits.
  */
-import type { EngineGenerateSpec } from '../engine/api';
+import type { EngineGenerateSpec } from '../contract';
 import type { ModelManifest } from '../models/types';
 import type { BackendChoice, GenerateRequest, GeneratorOptions, OutputFormat, UpscaleFilter, WeightPreference } from './types';
 

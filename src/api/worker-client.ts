@@ -4,7 +4,7 @@
  */
 import * as Comlink from 'comlink';
 import { KinemaError } from '../errors';
-import type { Engine } from '../engine/api';
+import type { Engine } from '../contract';
 import type { ProgressListener } from '../progress/events';
 import { registerTransferHandlers } from '../transport/comlink-handlers';
 

@@ -5,7 +5,9 @@
  */
 import type { CloudState } from '../progress/events';
 
-export type CloudProvider = 'dashscope' | 'modelslab';
+import type { CloudProvider } from '../contract/domain';
+
+export type { CloudProvider };
 
 /** A provider job's state, common to all providers (the progress event adds submitting/downloading). */
 export type CloudJobState = Extract<CloudState, 'queued' | 'running' | 'succeeded' | 'failed' | 'canceled' | 'expired'>;

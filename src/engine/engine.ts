@@ -4,7 +4,6 @@
  * Calls are serialized: one load or generation at a time.
  */
 import { KinemaError, throwIfAborted } from '../errors';
-import type { GenerateResult } from '../api/types';
 import { createClipEncoder, type ClipEncoder } from '../encode';
 import { loadFiles, openModelStore, isCached, clearCache, cachedModels, modelCachePrefix, MemoryStore, type ModelStore } from '../loader';
 import { checkDeviceLimits, fetchManifest, selectVariants, selectedFiles, unknownWordsMessage, type ModelManifest, type SelectedVariants } from '../models';
@@ -12,7 +11,7 @@ import { ProgressTracker } from '../progress';
 import type { ProgressListener } from '../progress/events';
 import { probeCapabilities, probeWebGpu, type Capabilities } from '../runtime/capabilities';
 import { getOrt, type Ort } from '../runtime/ort';
-import { createComponentSession, ortGpuDevice, type LocalBackend, type Session } from '../runtime/sessions';
+import { createComponentSession, ortGpuDevice, type Session } from '../runtime/sessions';
 import { loadTokenizer, type PromptTokenizer } from '../runtime/tokenizer';
 import { createScheduler, type Scheduler } from '../schedulers';
 import { createCpuOps } from '../pipeline/cpu-ops';
@@ -20,7 +19,7 @@ import { createGpuOps } from '../pipeline/gpu-ops';
 import { createKernels } from '../kernels';
 import { runPipeline, usesGuidance } from '../pipeline/loop';
 import type { LoopOps } from '../pipeline/ops';
-import type { CachedModelInfo, Engine, EngineGenerateSpec, EngineLoadInfo, EngineLoadSpec } from './api';
+import type { CachedModelInfo, Engine, EngineGenerateSpec, EngineLoadInfo, EngineLoadSpec, GenerateResult, LocalBackend } from '../contract';
 
 export interface EnginePlatform {
   fetch: typeof fetch;
@@ -313,8 +312,12 @@ export function createEngine(platform: EnginePlatform = defaultPlatform()): Engi
       }
       tracker.done();
       const totalMs = performance.now() - started;
+      // The result type says which of video/frames is set; build the one that matches the format.
+      const media = video && mimeType && format !== 'frames'
+        ? { video, format, codec, mimeType, ...(spec.returnFrames ? { frames } : {}) }
+        : { video: null, format: 'frames' as const, codec: null, mimeType: null, frames };
       return {
-        video, format, codec, mimeType,
+        ...media,
         width: outWidth, height: outHeight, numFrames: spec.numFrames, fps: spec.fps, seed: spec.seed,
         steps: spec.steps, guidanceScale: spec.guidanceScale,
         backend: model.backend, model: manifest.id, modelVersion: manifest.version,
@@ -325,7 +328,6 @@ export function createEngine(platform: EnginePlatform = defaultPlatform()): Engi
           sessionRunMs: timings.sessionRunMs,
           ...(firstPreviewMs !== undefined ? { firstPreviewMs } : {}),
         },
-        ...(spec.returnFrames || !encoder ? { frames } : {}),
         warnings,
         readbacksDuringDenoise: timings.readbacksDuringDenoise,
       };

@@ -3,6 +3,9 @@
  * counts are in elements of the buffer's type (f32, or u32 pixels for toRgba's output), not bytes.
  */
 import type { LinearUpdate } from '../schedulers/types';
+import type { UpscaleFilter } from '../contract/domain';
+
+export type { UpscaleFilter };
 
 export interface NoiseOptions {
   /** How many values to write. */
@@ -57,7 +60,6 @@ export interface AffineOptions {
   readonly outputOffset?: number;
 }
 
-export type UpscaleFilter = 'nearest' | 'bilinear';
 
 export interface ToRgbaOptions {
   /** The input video is [3, frames, height, width] in [−1, 1]. */

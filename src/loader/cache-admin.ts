@@ -3,6 +3,7 @@
  * cached model take, and removing one. Everything is read from store keys; no body is read.
  */
 import { selectedFiles } from '../models/variants';
+import type { CachedModelInfo } from '../contract/domain';
 import type { ModelManifest, SelectedVariants } from '../models/types';
 import { fileCacheKey, modelCachePrefix, parseFileCacheKey, type ModelStore } from './store';
 
@@ -21,11 +22,7 @@ export async function clearCache(manifest: Pick<ModelManifest, 'id'>, store: Mod
   return removed;
 }
 
-export interface CachedModel {
-  id: string;
-  version: string;
-  /** Sum of the stored files' sizes. */
-  bytes: number;
+export interface CachedModel extends CachedModelInfo {
   files: number;
 }
 

@@ -4,6 +4,9 @@
  * never re-checks them.
  */
 import type { ComponentName } from '../progress/events';
+import { SCHEDULER_TYPES, type SchedulerType } from '../contract/domain';
+
+export { SCHEDULER_TYPES, type SchedulerType };
 
 export type { ComponentName };
 
@@ -18,8 +21,6 @@ export const DTYPES: readonly Dtype[] = ['fp32', 'fp16', 'int8', 'int4'];
 export type ComputePrecision = 'fp32' | 'fp16';
 export const COMPUTE_PRECISIONS: readonly ComputePrecision[] = ['fp32', 'fp16'];
 
-export type SchedulerType = 'flow-match-euler' | 'ddim';
-export const SCHEDULER_TYPES: readonly SchedulerType[] = ['flow-match-euler', 'ddim'];
 
 export type FileRole = 'external-data';
 

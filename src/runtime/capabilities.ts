@@ -1,23 +1,7 @@
 /** What this browser can do for kinema, probed without creating an onnxruntime session. */
-export interface WebGpuInfo {
-  available: boolean;
-  /** Why not, when unavailable. */
-  reason?: string;
-  isFallbackAdapter?: boolean;
-  vendor?: string;
-  architecture?: string;
-  description?: string;
-  shaderF16?: boolean;
-  limits?: { maxBufferSize: number; maxStorageBufferBindingSize: number; maxComputeWorkgroupStorageSize: number; maxComputeInvocationsPerWorkgroup: number };
-}
+import type { Capabilities, WebGpuInfo } from '../contract/domain';
 
-export interface Capabilities {
-  webgpu: WebGpuInfo;
-  wasm: { available: boolean; threads: number; simd: boolean; crossOriginIsolated: boolean };
-  webcodecs: { videoEncoder: boolean };
-  cacheStorage: boolean;
-  hardwareConcurrency: number;
-}
+export type { Capabilities, WebGpuInfo };
 
 export async function probeWebGpu(gpu: GPU | undefined = (globalThis.navigator as Navigator | undefined)?.gpu): Promise<WebGpuInfo> {
   if (!gpu) return { available: false, reason: 'navigator.gpu is missing (this browser or context has no WebGPU)' };

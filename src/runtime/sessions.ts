@@ -8,7 +8,9 @@ import type { ComponentName } from '../progress/events';
 import type { InferenceSession } from 'onnxruntime-web';
 import type { Ort } from './ort';
 
-export type LocalBackend = 'webgpu' | 'wasm';
+import type { LocalBackend } from '../contract';
+
+export type { LocalBackend };
 
 export interface ComponentFiles {
   /** The .onnx graph. */

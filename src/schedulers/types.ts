@@ -5,10 +5,12 @@
 
 import type { DdimConfig } from './ddim';
 import type { FlowMatchConfig } from './flow-match-euler';
+import type { SchedulerType } from '../contract/domain';
+
+export type { SchedulerType };
 
 export type { DdimConfig, FlowMatchConfig };
 
-export type SchedulerType = 'flow-match-euler' | 'ddim';
 
 /** diffusers' `scheduler_config.json` as parsed JSON: snake_case keys, unknown keys ignored. */
 export type SchedulerConfig = Readonly<Record<string, unknown>>;

@@ -4,7 +4,7 @@ import { detect } from '../../training/eval/detector.mjs';
 import { parseCaption } from '../../training/eval/captions.mjs';
 import { KinemaError } from '../../src/errors';
 import { createEngine } from '../../src/engine/engine';
-import type { Engine } from '../../src/engine/api';
+import type { Engine } from '../../src/contract';
 import type { ProgressEvent } from '../../src/progress/events';
 import { concatFrames, generateSpec, loadSpec, psnr, referenceIndex, referenceTensor, rgbOf } from './support/model';
 

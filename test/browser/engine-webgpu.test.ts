@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KinemaError } from '../../src/errors';
 import { createEngine } from '../../src/engine/engine';
-import type { Engine } from '../../src/engine/api';
+import type { Engine } from '../../src/contract';
 import type { ProgressEvent } from '../../src/progress/events';
 import { concatFrames, generateSpec, loadSpec, psnr } from './support/model';
 

@@ -1,7 +1,7 @@
 // GeneratorOptions.wasmThreads reaches onnxruntime-web, and a count that cannot apply is reported.
 import { afterAll, expect, it } from 'vitest';
 import { createEngine } from '../../src/engine/engine';
-import type { Engine } from '../../src/engine/api';
+import type { Engine } from '../../src/contract';
 import { getOrt } from '../../src/runtime/ort';
 import type { ProgressEvent } from '../../src/progress/events';
 import { generateSpec, loadSpec } from './support/model';

@@ -1,5 +1,5 @@
 /** Shared by the engine's browser tests: where the model is, its reference vectors, and image metrics. */
-import type { EngineGenerateSpec, EngineLoadSpec } from '../../../src/engine/api';
+import type { EngineGenerateSpec, EngineLoadSpec } from '../../../src/contract';
 
 /** The embedded model (override with VITE_KINEMA_TEST_MODEL=<folder under public/models> for a local export). */
 export const MODEL_DIR: string = (import.meta.env.VITE_KINEMA_TEST_MODEL as string | undefined) ?? 'kinema-micro';

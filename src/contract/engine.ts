@@ -3,22 +3,22 @@
  * (`createEngine`) and the worker client (`connectWorkerEngine`) both implement it, so tests and users can
  * swap one for the other. Pure declarations.
  */
-import type { GenerateResult, OutputFormat, UpscaleFilter, WeightPreference } from '../api/types';
 import type { ProgressListener } from '../progress/events';
-import type { Capabilities } from '../runtime/capabilities';
+import type { CacheKind, CachedModelInfo, Capabilities, LocalBackend, OutputFormat, UpscaleFilter, WeightPreference } from './domain';
+import type { GenerateResult } from './result';
 
 export interface EngineLoadSpec {
   manifestUrl: string;
   /** 'auto': WebGPU when an adapter meets the model's needs, else wasm (when allowWasm). */
-  backend: 'auto' | 'webgpu' | 'wasm';
+  backend: 'auto' | LocalBackend;
   allowWasm: boolean;
   weights: WeightPreference;
-  cache: 'cache-api' | 'memory';
+  cache: CacheKind;
   /** wasm threads (GeneratorOptions.wasmThreads); absent: the runtime's default. */
   wasmThreads?: number;
 }
 
-/** A request with every default filled in and validated by the main thread. */
+/** A request with every default filled in and validated by the main thread (and re-checked by the engine). */
 export interface EngineGenerateSpec {
   prompt: string;
   negativePrompt: string;
@@ -40,7 +40,7 @@ export interface EngineGenerateSpec {
 }
 
 export interface EngineLoadInfo {
-  backend: 'webgpu' | 'wasm';
+  backend: LocalBackend;
   model: string;
   modelVersion: string;
   variants: Record<string, string>;
@@ -50,18 +50,12 @@ export interface EngineLoadInfo {
   warnings: string[];
 }
 
-export interface CachedModelInfo {
-  id: string;
-  version: string;
-  bytes: number;
-}
-
 export interface Engine {
   capabilities(): Promise<Capabilities>;
   load(spec: EngineLoadSpec, onProgress?: ProgressListener, signal?: AbortSignal): Promise<EngineLoadInfo>;
   generate(spec: EngineGenerateSpec, onProgress?: ProgressListener, signal?: AbortSignal): Promise<GenerateResult>;
   isCached(spec: EngineLoadSpec): Promise<boolean>;
   clearCache(spec: EngineLoadSpec): Promise<void>;
-  cachedModels(cache: 'cache-api' | 'memory'): Promise<CachedModelInfo[]>;
+  cachedModels(cache: CacheKind): Promise<CachedModelInfo[]>;
   dispose(): Promise<void>;
 }
