@@ -1,11 +1,10 @@
 import { defineConfig } from 'vitest/config';
 import { playwright } from '@vitest/browser-playwright';
 import { CHROMIUM_ARGS, findChromium } from './src/node/chromium.ts';
-import { crossOriginIsolation, sharedAliases } from './vite.config.ts';
+import { crossOriginIsolation } from './vite.config.ts';
 
 export default defineConfig({
   plugins: [crossOriginIsolation()],
-  resolve: { alias: sharedAliases },
   // mediabunny and comlink pre-bundled up front: discovering them mid-run makes Vite reload the test page.
   optimizeDeps: { exclude: ['onnxruntime-web'], include: ['mediabunny', 'comlink'] },
   test: {
@@ -21,10 +20,22 @@ export default defineConfig({
         },
       },
       {
+        // The reliability suite's Node half: the catalogue of bad inputs, its doc check, and the faults
+        // that need no browser (test/reliability/README.md). Its browser half runs in the browser project.
+        extends: true,
+        test: {
+          name: 'reliability',
+          environment: 'node',
+          include: ['test/reliability/**/*.test.ts'],
+          exclude: ['test/reliability/browser/**'],
+          testTimeout: 60_000,
+        },
+      },
+      {
         extends: true,
         test: {
           name: 'browser',
-          include: ['test/browser/**/*.test.ts'],
+          include: ['test/browser/**/*.test.ts', 'test/reliability/browser/**/*.test.ts'],
           globalSetup: ['test/browser/global-setup.ts'],
           testTimeout: 180_000,
           hookTimeout: 180_000,

@@ -168,8 +168,13 @@ export async function downloadVideo(provider: CloudProvider, url: string, ctx: C
       'video download',
     );
   }
-  const bytes = new Uint8Array(await response.arrayBuffer());
   const mimeType = (response.headers.get('content-type') ?? '').split(';')[0]?.trim() || 'video/mp4';
+  // A login or error page answered with 200 (a CDN, a captive portal) is not a video; never hand it on as one.
+  if (/^text\/|^application\/(json|xml)$/.test(mimeType)) {
+    const text = await response.text().catch(() => '');
+    throw providerError(provider, { kind: 'server', code: 'DOWNLOAD_FAILED', httpStatus: response.status, providerMessage: `the video URL answered ${mimeType}, not a video: ${text.slice(0, 120)}` }, 'video download');
+  }
+  const bytes = new Uint8Array(await response.arrayBuffer());
   return { bytes, mimeType: mimeType === 'application/octet-stream' || mimeType === 'binary/octet-stream' ? 'video/mp4' : mimeType };
 }
 
