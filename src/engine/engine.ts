@@ -5,8 +5,11 @@
  */
 import { KinemaError, throwIfAborted } from '../errors';
 import { createClipEncoder, type ClipEncoder } from '../encode';
-import { loadFiles, openModelStore, isCached, clearCache, cachedModels, modelCachePrefix, MemoryStore, type ModelStore } from '../loader';
-import { checkDeviceLimits, fetchManifest, selectVariants, selectedFiles, unknownWordsMessage, type ModelManifest, type SelectedVariants } from '../models';
+import {
+  loadFiles, openModelStore, isCached, clearCache, cachedModels, modelCachePrefix, MemoryStore, resolveManifest, saveManifest,
+  isTransientManifestFailure, type ModelStore,
+} from '../loader';
+import { checkDeviceLimits, selectVariants, selectedFiles, unknownWordsMessage, type ModelManifest, type SelectedVariants } from '../models';
 import { ProgressTracker } from '../progress';
 import type { ProgressListener } from '../progress/events';
 import { probeCapabilities, probeWebGpu, type Capabilities } from '../runtime/capabilities';
@@ -105,7 +108,7 @@ export function createEngine(platform: EnginePlatform = defaultPlatform()): Engi
   }
 
   async function doLoad(spec: EngineLoadSpec, onProgress?: ProgressListener, signal?: AbortSignal): Promise<EngineLoadInfo> {
-    if (disposed) throw new KinemaError('WORKER_CRASHED', 'this engine was disposed');
+    if (disposed) throw new KinemaError('DISPOSED', 'this engine was disposed; create a new generator to load a model');
     const started = performance.now();
     const key = loadKey(spec);
     const warnings: string[] = [];
@@ -116,11 +119,16 @@ export function createEngine(platform: EnginePlatform = defaultPlatform()): Engi
     await release(loaded);
     loaded = undefined;
 
-    const manifest = await fetchManifest(spec.manifestUrl, { fetch: platform.fetch, baseUrl: spec.manifestUrl, signal });
     const tracker = new ProgressTracker(onProgress, [
       { stage: 'download', total: 1, weight: 0.8 },
       { stage: 'compile', total: COMPONENTS.length, weight: 0.2 },
     ]);
+    // The store first: it also holds the verified manifest, which stands in when the network is down.
+    const modelStore = await store(spec.cache, (event) => tracker.emit(event));
+    const resolved = await resolveManifest(spec.manifestUrl, {
+      fetch: platform.fetch, baseUrl: spec.manifestUrl, store: modelStore, onWarning: (event) => tracker.emit(event), ...(signal ? { signal } : {}),
+    });
+    const { manifest } = resolved;
     const fallback = (reason: string, code?: string) => tracker.emit({ type: 'fallback', from: 'webgpu', to: 'wasm', reason, ...(code ? { code } : {}) });
     let { backend, shaderF16 } = await chooseBackend(spec, manifest, fallback);
     const variants = selectVariants(manifest, {
@@ -132,13 +140,15 @@ export function createEngine(platform: EnginePlatform = defaultPlatform()): Engi
       },
     });
     const files = selectedFiles(manifest, variants); // the tokenizer's files and the chosen variants'
-    const modelStore = await store(spec.cache, (event) => tracker.emit(event));
     const downloaded = await loadFiles(files, { fetch: platform.fetch, store: modelStore }, {
       signal,
       cacheKeyPrefix: modelCachePrefix(manifest.id, manifest.version),
       onProgress: (event) => tracker.emit(event),
     });
     throwIfAborted(signal, 'loading the model');
+    // Only now, with every file verified: a failed or aborted load leaves no manifest behind. Where the
+    // files could not be stored (memory fallback) a cached manifest is harmless: isCached checks files too.
+    if (!resolved.fromCache) await saveManifest(modelStore, manifest, resolved.json).catch(() => undefined);
 
     const ort = getOrt(spec.wasmThreads !== undefined ? { numThreads: spec.wasmThreads } : {});
     const tokenizerFiles = new Map(manifest.tokenizer.files.map((file) => [file.path, downloaded.get(file.path)!]));
@@ -342,13 +352,22 @@ export function createEngine(platform: EnginePlatform = defaultPlatform()): Engi
     load: (spec, onProgress, signal) => serialize(() => doLoad(spec, onProgress, signal)),
     generate: (spec, onProgress, signal) => serialize(() => doGenerate(spec, onProgress, signal)),
     isCached: (spec) => serialize(async () => {
-      const manifest = await fetchManifest(spec.manifestUrl, { fetch: platform.fetch, baseUrl: spec.manifestUrl });
+      const modelStore = await store(spec.cache);
+      let manifest: ModelManifest;
+      try {
+        ({ manifest } = await resolveManifest(spec.manifestUrl, { fetch: platform.fetch, baseUrl: spec.manifestUrl, store: modelStore }));
+      } catch (error) {
+        // Offline with no cached manifest: nothing here could load without the network.
+        if (isTransientManifestFailure(error)) return false;
+        throw error;
+      }
       const variants = selectVariants(manifest, { shaderF16: false, ...(spec.weights !== 'auto' ? { preferDtype: spec.weights } : {}) });
-      return isCached(manifest, variants, await store(spec.cache));
+      return isCached(manifest, variants, modelStore);
     }),
     clearCache: (spec) => serialize(async () => {
-      const manifest = await fetchManifest(spec.manifestUrl, { fetch: platform.fetch, baseUrl: spec.manifestUrl });
-      await clearCache(manifest, await store(spec.cache));
+      const modelStore = await store(spec.cache);
+      const { manifest } = await resolveManifest(spec.manifestUrl, { fetch: platform.fetch, baseUrl: spec.manifestUrl, store: modelStore });
+      await clearCache(manifest, modelStore);
     }),
     cachedModels: (cache): Promise<CachedModelInfo[]> => serialize(async () => cachedModels(await store(cache))),
     dispose: () => serialize(async () => {

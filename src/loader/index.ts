@@ -6,3 +6,7 @@ export {
   type ModelStore, type CacheStorageLike, type CacheLike,
 } from './store';
 export { isCached, clearCache, cachedModels, type CachedModel } from './cache-admin';
+export {
+  saveManifest, readCachedManifest, resolveManifest, manifestCacheKey, isTransientManifestFailure,
+  type ResolveManifestOptions, type ResolvedManifest,
+} from './manifest-cache';

@@ -25,7 +25,7 @@
  * - Not done: one single file above `maxFileBytes` (default 2 GiB, where browsers' ArrayBuffers and
  *   wasm32 memory stop). A file is held in one Uint8Array because `crypto.subtle.digest` is one-shot
  *   and onnxruntime-web takes external data as one buffer (or a URL it fetches itself), so such a file
- *   is refused with OUT_OF_MEMORY before any byte is fetched rather than crashing midway. Supporting
+ *   is refused with FILE_TOO_LARGE before any byte is fetched rather than crashing midway. Supporting
  *   it would need an incremental SHA-256 over the stream, storage as numbered chunk entries written
  *   only once the final hash matches, and handing onnxruntime the data in a form it can take
  *   (a URL served from those chunks); none of that is implemented.
@@ -110,7 +110,7 @@ export async function loadFiles(requested: readonly FileSpec[], deps: LoaderDeps
   if (signal?.aborted) throw abortError(signal, 'loading the model');
   for (const file of files) {
     if (file.bytes > maxFileBytes) {
-      throw new KinemaError('OUT_OF_MEMORY', `${file.path} is ${file.bytes} bytes; files above ${maxFileBytes} bytes cannot be loaded into memory yet (chunked loading of large ONNX external data is not implemented)`, {
+      throw new KinemaError('FILE_TOO_LARGE', `${file.path} is ${file.bytes} bytes; files above ${maxFileBytes} bytes cannot be loaded into memory yet (chunked loading of large ONNX external data is not implemented)`, {
         details: { file: file.path, bytes: file.bytes, maxFileBytes },
       });
     }

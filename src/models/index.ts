@@ -1,6 +1,6 @@
 export * from './types';
 export { parseManifest } from './parse-manifest';
-export { BUILTIN_MODELS, resolveModelRef, fetchManifest, type ModelRef, type ManifestFetch } from './registry';
+export { BUILTIN_MODELS, resolveModelRef, fetchManifest, fetchManifestJson, manifestFromJson, type ModelRef, type ManifestFetch } from './registry';
 export {
   selectVariants, selectedFiles, checkDeviceLimits, type SelectVariantsOptions, type DeviceLimits,
 } from './variants';

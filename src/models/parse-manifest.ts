@@ -5,6 +5,7 @@
  * produced the manifest can fix it without reading this file.
  */
 import { KinemaError } from '../errors';
+import { createScheduler } from '../schedulers';
 import {
   COMPONENT_NAMES, COMPUTE_PRECISIONS, DTYPES, MANIFEST_FORMAT, SCHEDULER_TYPES,
   type ComponentName, type ComponentSpec, type ComputePrecision, type Dtype, type FileSpec,
@@ -169,6 +170,7 @@ export function parseManifest(json: unknown, manifestUrl: string): ModelManifest
   const latent = parseLatent(c, c.object(root.latent, 'latent'));
   const scheduler = parseScheduler(c, c.object(root.scheduler, 'scheduler'));
   const limits = parseLimits(c, c.object(root.limits, 'limits'), latent);
+  checkSchedulerPlans(c, scheduler, limits.steps);
   const defaults = parseDefaults(c, c.object(root.defaults, 'defaults'), limits, latent);
 
   const requirements: { webgpu?: WebGpuRequirements } = {};
@@ -276,6 +278,42 @@ function parseScheduler(c: Checker, json: Json): SchedulerSpec {
   if (config.num_train_timesteps !== undefined) c.integer(config.num_train_timesteps, 'scheduler.config.num_train_timesteps', 1);
   if (config.shift !== undefined) c.number(config.shift, 'scheduler.config.shift', { exclusiveMin: 0 });
   return { type, config: structuredCloneJson(config) };
+}
+
+/**
+ * Builds the scheduler and plans every step count the limits allow, exactly as a generation will
+ * (no μ), so a config kinema cannot run is INVALID_MANIFEST naming the key before any file is
+ * downloaded. The schedulers' errors all read "<type> config: <key> …", which gives the field.
+ * Keys the schedulers never read (diffusers metadata such as _class_name, or other schedulers' keys
+ * such as skip_prk_steps) stay ignored: they do not change the math kinema runs.
+ */
+function checkSchedulerPlans(c: Checker, scheduler: SchedulerSpec, steps: Range): void {
+  const { type, config } = scheduler;
+  const fail = (error: unknown, stepCount?: number): never => {
+    if (!(error instanceof TypeError || error instanceof RangeError)) throw error;
+    const why = error.message;
+    const key = /config: ([A-Za-z_][A-Za-z0-9_]*)/.exec(why)?.[1];
+    if (key) c.fail(`scheduler.config.${key}`, `a value the ${type} scheduler supports (${why.replace(/^.*?config: /, '')})`, config[key]);
+    if (/needs mu/.test(why)) {
+      c.fail('scheduler.config.use_dynamic_shifting', 'false: kinema plans without a sequence-dependent μ', config.use_dynamic_shifting);
+    }
+    c.fail('limits.steps.max', `a step count the scheduler can plan (${why})`, stepCount ?? steps.max);
+  };
+  let built: ReturnType<typeof createScheduler>;
+  try {
+    built = createScheduler({ type, config });
+  } catch (error) {
+    return fail(error);
+  }
+  // Step counts are few (limits.steps is a small range): plan them all, as each can fail on its own.
+  const last = Math.min(steps.max, steps.min + 10_000);
+  for (let n = steps.min; n <= last; n++) {
+    try {
+      built.plan(n);
+    } catch (error) {
+      fail(error, n);
+    }
+  }
 }
 
 function structuredCloneJson(value: Json): Json {

@@ -63,13 +63,22 @@ export function resolveModelRef(ref: string, baseUrl: string | URL): ModelRef {
 
 /**
  * Fetches and validates a manifest. 404/410 → MODEL_NOT_FOUND; other HTTP or network failures →
- * DOWNLOAD_FAILED; unparsable JSON or a broken rule → INVALID_MANIFEST; abort → ABORTED.
+ * DOWNLOAD_FAILED (`details.status` set only when the server answered); unparsable JSON or a broken
+ * rule → INVALID_MANIFEST; abort → ABORTED.
  */
 export async function fetchManifest(
   ref: string,
   options: { fetch: ManifestFetch; baseUrl: string | URL; signal?: AbortSignal },
 ): Promise<ModelManifest> {
-  const { id, manifestUrl } = resolveModelRef(ref, options.baseUrl);
+  return (await fetchManifestJson(ref, options)).manifest;
+}
+
+/** `fetchManifest`, also giving the JSON as published, so the loader can cache the verified copy. */
+export async function fetchManifestJson(
+  ref: string,
+  options: { fetch: ManifestFetch; baseUrl: string | URL; signal?: AbortSignal },
+): Promise<{ manifest: ModelManifest; json: unknown }> {
+  const { manifestUrl } = resolveModelRef(ref, options.baseUrl);
   const { signal } = options;
   if (signal?.aborted) throw abortError(signal, 'loading the model manifest');
   let text: string;
@@ -99,6 +108,12 @@ export async function fetchManifest(
       details: { field: '', manifestUrl }, cause: error,
     });
   }
+  return { manifest: manifestFromJson(json, ref, options.baseUrl), json };
+}
+
+/** Validates parsed manifest JSON found at `ref` (also a cached copy), including the registry id check. */
+export function manifestFromJson(json: unknown, ref: string, baseUrl: string | URL): ModelManifest {
+  const { id, manifestUrl } = resolveModelRef(ref, baseUrl);
   const manifest = parseManifest(json, manifestUrl);
   if (id !== undefined && manifest.id !== id) {
     throw new KinemaError('INVALID_MANIFEST', `Invalid model manifest ${manifestUrl}: id must be "${id}" (the registry id it was loaded as), got "${manifest.id}"`, {

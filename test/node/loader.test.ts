@@ -432,7 +432,7 @@ describe('loadFiles: arguments and large files', () => {
     const t = setup({ 'a.onnx': 100 });
     const huge: FileSpec = { ...t.files[0]!, bytes: 3 * 1024 ** 3 };
     const error = await rejectionOf(loadFiles([huge], t.deps, { cacheKeyPrefix: PREFIX }));
-    expect(error.code).toBe('OUT_OF_MEMORY');
+    expect(error.code).toBe('FILE_TOO_LARGE');
     expect(t.server.requests).toEqual([]);
   });
 });

@@ -116,6 +116,16 @@ const BAD: Mutation[] = [
   ['spatialCompression 0', (m) => { m.latent.spatialCompression = 0; }, 'latent.spatialCompression', /positive/],
   ['unknown scheduler', (m) => { m.scheduler.type = 'dpm++'; }, 'scheduler.type', /"flow-match-euler", "ddim"/],
   ['bad shift', (m) => { m.scheduler.config.shift = -1; }, 'scheduler.config.shift', /> 0/],
+  // Scheduler configs are built and planned at parse time, so these fail before any file downloads.
+  ['unsupported scheduler key', (m) => { m.scheduler.config.use_karras_sigmas = true; }, 'scheduler.config.use_karras_sigmas', /not supported/],
+  ['ddim thresholding', (m) => { m.scheduler = { type: 'ddim', config: { thresholding: true } }; }, 'scheduler.config.thresholding', /not implemented/],
+  ['scheduler choice unknown', (m) => { m.scheduler.config.time_shift_type = 'cubic'; }, 'scheduler.config.time_shift_type', /exponential \| linear.*"cubic"/],
+  ['scheduler key of the wrong type', (m) => { m.scheduler.config.base_shift = 'big'; }, 'scheduler.config.base_shift', /a number/],
+  ['dynamic shifting (needs μ)', (m) => { m.scheduler.config.use_dynamic_shifting = true; }, 'scheduler.config.use_dynamic_shifting', /μ/],
+  ['ddim steps beyond num_train_timesteps', (m) => { m.scheduler = { type: 'ddim', config: { num_train_timesteps: 50 } }; }, 'limits.steps.max', /num_train_timesteps.*got 51/],
+  ['ddim steps_offset past the schedule', (m) => {
+    m.scheduler = { type: 'ddim', config: { num_train_timesteps: 100, steps_offset: 5 } };
+  }, 'scheduler.config.steps_offset', /steps_offset 5/],
   ['width not divisible', (m) => { m.limits.sizes[1].width = 50; }, 'limits.sizes[1].width', /divisible by latent.spatialCompression \(4\)/],
   ['height not divisible', (m) => { m.latent.spatialCompression = 8; m.limits.sizes = [{ width: 32, height: 36 }]; }, 'limits.sizes[0].height', /divisible/],
   ['no sizes', (m) => { m.limits.sizes = []; }, 'limits.sizes', /non-empty/],
