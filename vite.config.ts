@@ -21,20 +21,10 @@ export function crossOriginIsolation(): Plugin {
 
 const root = import.meta.dirname;
 
-/**
- * @huggingface/transformers imports its own nested onnxruntime-web build; we only use its tokenizer and
- * want one runtime per worker, so its import is pointed at ours (it also finds ours through
- * globalThis[Symbol.for('onnxruntime')]).
- */
-export const sharedAliases = [
-  { find: /^onnxruntime-web\/webgpu$/, replacement: resolve(root, 'node_modules/onnxruntime-web/dist/ort.bundle.min.mjs') },
-];
-
 const shared: UserConfig = {
   // Relative asset URLs (resolved against import.meta.url), so the package and the demo work from any path.
   base: './',
   plugins: [crossOriginIsolation()],
-  resolve: { alias: sharedAliases },
   optimizeDeps: { exclude: ['onnxruntime-web'] },
   worker: { format: 'es' },
 };
@@ -42,11 +32,13 @@ const shared: UserConfig = {
 export default defineConfig(({ mode }): UserConfig => {
   if (mode === 'lib') {
     // The npm package. Built as a multi-entry app build rather than Vite's library mode, because library
-    // mode inlines every asset (the 28 MB runtime wasm would become base64); this way the worker and the
-    // wasm are emitted as files next to the entry points, and public/ (the embedded model) is copied in.
+    // mode inlines every asset (the runtime wasm would become base64); this way the worker and the wasm
+    // are emitted as files next to the entry points. The model is not copied in: the package ships it once,
+    // in public/models. demo/cli.html (the page `kinema generate` drives) is built here too, so it shares
+    // the package's worker and runtime files instead of shipping a second copy in a demo build.
     return {
       ...shared,
-      publicDir: resolve(root, 'public'),
+      publicDir: false,
       build: {
         outDir: 'dist',
         emptyOutDir: true,
@@ -59,7 +51,9 @@ export default defineConfig(({ mode }): UserConfig => {
             kinema: resolve(root, 'src/index.ts'),
             worker: resolve(root, 'src/worker.ts'),
             cloud: resolve(root, 'src/cloud/index.ts'),
-            widget: resolve(root, 'src/widget/define.ts'),
+            widget: resolve(root, 'src/widget/index.ts'),
+            'widget-define': resolve(root, 'src/widget/define.ts'),
+            cli: resolve(root, 'demo/cli.html'),
           },
           preserveEntrySignatures: 'strict',
           output: {
@@ -74,7 +68,6 @@ export default defineConfig(({ mode }): UserConfig => {
   if (mode === 'node') {
     // Node-side tools (the `generate` command, the cloud proxy): plain ESM for Node 20, dependencies external.
     return {
-      resolve: { alias: sharedAliases },
       publicDir: false,
       build: {
         ssr: true,

@@ -7,7 +7,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const cli = resolve(root, 'dist/node/cli.js');
-if (!existsSync(cli) || !existsSync(resolve(root, 'dist-demo/cli.html'))) {
+if (!existsSync(cli) || !existsSync(resolve(root, 'dist/demo/cli.html'))) {
   if (!existsSync(resolve(root, 'vite.config.ts'))) {
     console.error('kinema: this installation is missing its built files (dist/); reinstall the package');
     process.exit(1);

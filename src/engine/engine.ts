@@ -152,7 +152,7 @@ export function createEngine(platform: EnginePlatform = defaultPlatform()): Engi
 
     const ort = getOrt(spec.wasmThreads !== undefined ? { numThreads: spec.wasmThreads } : {});
     const tokenizerFiles = new Map(manifest.tokenizer.files.map((file) => [file.path, downloaded.get(file.path)!]));
-    const tokenizer = await loadTokenizer(ort, `${manifest.id}@${manifest.version}`, tokenizerFiles, manifest.tokenizer.maxLength);
+    const tokenizer = loadTokenizer(tokenizerFiles, manifest.tokenizer.maxLength);
     const scheduler = createScheduler(manifest.scheduler);
 
     let sessions: LoadedModel['sessions'];

@@ -16,6 +16,19 @@ const here = dirname(fileURLToPath(import.meta.url));
 
 class CliError extends Error {}
 
+const CLI_PAGE = 'dist/demo/cli.html';
+
+/** playwright-core is an optional peer dependency: only this command needs it, so say how to get it. */
+export async function loadPlaywright(load: () => Promise<typeof import('playwright-core')> = () => import('playwright-core')): Promise<typeof import('playwright-core')> {
+  try {
+    return await load();
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code !== 'ERR_MODULE_NOT_FOUND' && code !== 'MODULE_NOT_FOUND') throw error;
+    throw new CliError('the generate command needs playwright-core, an optional dependency of kinema: install it with `npm install playwright-core`');
+  }
+}
+
 interface PageOutcome {
   ok: boolean;
   result?: Record<string, unknown> & { seed: number; codec: string | null; numFrames: number; fps: number; backend: string; width: number; height: number; format: string; warnings: string[]; timings: Record<string, number> };
@@ -24,16 +37,18 @@ interface PageOutcome {
 }
 
 export async function runGenerate(args: GenerateArgs, io = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
-  const pageRoot = process.env.KINEMA_PAGE_ROOT ?? resolve(here, '../../dist-demo');
-  if (!existsSync(resolve(pageRoot, 'cli.html'))) throw new CliError(`the built page is missing (${pageRoot}/cli.html); run npm run build first`);
+  // The package root is served: the page (built with the library into dist/demo/, sharing its worker and
+  // runtime files) and the model in public/models, each shipped once. KINEMA_PAGE_ROOT serves another copy.
+  const packageRoot = process.env.KINEMA_PAGE_ROOT ?? resolve(here, '../..');
+  if (!existsSync(resolve(packageRoot, CLI_PAGE))) throw new CliError(`the built page is missing (${packageRoot}/${CLI_PAGE}); run npm run build first`);
   let executablePath: string;
   try {
     executablePath = findChromium();
   } catch (error) {
     throw new CliError((error as Error).message);
   }
-  const { chromium } = await import('playwright-core');
-  const server = await serveStatic(pageRoot);
+  const { chromium } = await loadPlaywright();
+  const server = await serveStatic(packageRoot);
   const browser = await chromium.launch({ executablePath, args: [...CHROMIUM_ARGS], headless: true }).catch((error: Error) => {
     throw new CliError(`could not start the browser at ${executablePath}: ${error.message.split('\n')[0]}`);
   });
@@ -43,11 +58,11 @@ export async function runGenerate(args: GenerateArgs, io = { stdout: process.std
     const pageErrors: string[] = [];
     page.on('pageerror', (error) => pageErrors.push(error.message));
     await page.exposeFunction('kinemaProgress', (event: { type: string }) => bar.update(event as never));
-    await page.goto(new URL('cli.html', server.url).href);
+    await page.goto(new URL(CLI_PAGE, server.url).href);
     await page.waitForFunction(() => window.kinemaReady === true, null, { timeout: 30_000 }).catch(() => {
       throw new CliError(`the kinema page did not start${pageErrors.length ? `: ${pageErrors[0]}` : ''}`);
     });
-    const outcome = (await page.evaluate(([options, request]) => window.kinemaRun(options, request), [args.options, args.request] as const)) as PageOutcome;
+    const outcome = (await page.evaluate(([options, request]) => window.kinemaRun(options, request), [{ modelBaseUrl: new URL('public/models/', server.url).href, ...args.options }, args.request] as const)) as PageOutcome;
     bar.finish();
     if (!outcome.ok || !outcome.result) {
       const e = outcome.error!;

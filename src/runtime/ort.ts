@@ -1,7 +1,6 @@
 /**
- * The worker's single onnxruntime-web instance. Everything that runs ONNX (our sessions and
- * @huggingface/transformers, which looks for `globalThis[Symbol.for('onnxruntime')]`) shares it.
- * Worker-side only: the main thread never imports this module.
+ * The worker's single onnxruntime-web instance; only kinema's own sessions use it, and nothing of it is
+ * published on globalThis. Worker-side only: the main thread never imports this module.
  */
 import * as ort from 'onnxruntime-web';
 import jsepWasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.jsep.wasm?url';
@@ -28,7 +27,6 @@ export function getOrt(setup: OrtSetup = {}): Ort {
     const cores = (globalThis.navigator as Navigator | undefined)?.hardwareConcurrency ?? 1;
     ort.env.wasm.numThreads = setup.numThreads ?? defaultWasmThreads(cores, isolated);
     ort.env.logLevel = 'error';
-    (globalThis as Record<symbol, unknown>)[Symbol.for('onnxruntime')] = ort;
     configured = true;
   }
   return ort;

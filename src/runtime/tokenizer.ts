@@ -1,9 +1,11 @@
 /**
- * Prompt tokenization through @huggingface/transformers' AutoTokenizer, fed from the manifest's
- * files that the loader already downloaded and verified — never from a remote hub.
+ * Prompt tokenization through @huggingface/tokenizers (the pure tokenizer package transformers.js is
+ * built on), fed from the manifest's files that the loader already downloaded and verified. It is
+ * constructed from the parsed JSON, so nothing is fetched and no library's global settings are touched.
+ * Pure: runs in Node and in the worker alike.
  */
+import { Tokenizer } from '@huggingface/tokenizers';
 import { KinemaError } from '../errors';
-import type { Ort } from './ort';
 
 export interface EncodedPrompts {
   /** int64 [batch, maxLength] */
@@ -19,63 +21,62 @@ export interface PromptTokenizer {
   encode(prompts: string[]): EncodedPrompts;
 }
 
-interface HfTokenizer {
-  (texts: string[], options: Record<string, unknown>): { input_ids: { data: BigInt64Array }; attention_mask: { data: BigInt64Array } };
-  encode(text: string, options: { add_special_tokens: boolean }): number[];
-  unk_token_id?: number | null;
+interface TokenizerJson {
+  padding?: { pad_id?: number } | null;
+  model?: { unk_token?: string };
+}
+interface TokenizerConfig {
+  pad_token?: string;
+  unk_token?: string;
 }
 
-// transformers.js configuration is global to its module; this worker is its only user, and loads run
-// one at a time (the engine serializes them), so the files for the load in progress are kept here.
-let servedFiles: Map<string, Uint8Array> | undefined;
-// A path, not a URL: transformers.js only looks "locally" (through env.fetch) for non-URL paths.
-const LOCAL_ROOT = '/__kinema__/tokenizers/';
-
-export async function loadTokenizer(ort: Ort, modelKey: string, files: Map<string, Uint8Array>, maxLength: number): Promise<PromptTokenizer> {
-  for (const required of ['tokenizer.json', 'tokenizer_config.json']) {
-    if (!files.has(required)) {
-      throw new KinemaError('INVALID_MANIFEST', `the manifest's tokenizer.files must include ${required}`, { details: { field: 'tokenizer.files' } });
-    }
+function parseJson<T>(files: Map<string, Uint8Array>, name: string): T {
+  const bytes = files.get(name);
+  if (!bytes) {
+    throw new KinemaError('INVALID_MANIFEST', `the manifest's tokenizer.files must include ${name}`, { details: { field: 'tokenizer.files' } });
   }
-  (globalThis as Record<symbol, unknown>)[Symbol.for('onnxruntime')] = ort;
-  const transformers = await import('@huggingface/transformers');
-  const { env, AutoTokenizer } = transformers;
-  env.allowRemoteModels = false;
-  env.allowLocalModels = true;
-  env.localModelPath = LOCAL_ROOT;
-  env.useBrowserCache = false;
-  env.useCustomCache = false;
-  env.useWasmCache = false;
-  // transformers.js treats a Hub-style id ("owner/name") as a folder under localModelPath.
-  const modelId = `kinema/${modelKey.replace(/[^A-Za-z0-9._-]/g, '-')}`;
-  const prefix = `${LOCAL_ROOT}${modelId}/`;
-  env.fetch = async (input: string | URL) => {
-    const url = String(input);
-    const bytes = url.startsWith(prefix) ? servedFiles?.get(url.slice(prefix.length)) : undefined;
-    if (!bytes) return new Response(null, { status: 404, statusText: 'Not Found' });
-    return new Response(bytes.slice().buffer, { status: 200, headers: { 'content-type': 'application/json', 'content-length': String(bytes.byteLength) } });
-  };
-  servedFiles = files;
-  let tokenizer: HfTokenizer;
   try {
-    tokenizer = (await AutoTokenizer.from_pretrained(modelId, { local_files_only: true })) as unknown as HfTokenizer;
+    return JSON.parse(new TextDecoder().decode(bytes)) as T;
+  } catch (error) {
+    throw new KinemaError('INVALID_MANIFEST', `the model's ${name} is not valid JSON: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+/**
+ * A tokenizer that pads and truncates every prompt to `maxLength` on the right, as the model was trained
+ * (kinema-micro's tokenizer.json has no post-processor, so truncation cannot cut a special token).
+ */
+export function loadTokenizer(files: Map<string, Uint8Array>, maxLength: number): PromptTokenizer {
+  const json = parseJson<TokenizerJson>(files, 'tokenizer.json');
+  const config = parseJson<TokenizerConfig>(files, 'tokenizer_config.json');
+  let tokenizer: Tokenizer;
+  try {
+    tokenizer = new Tokenizer(json, config);
   } catch (error) {
     throw new KinemaError('INVALID_MANIFEST', `the model's tokenizer files could not be loaded: ${(error as Error).message}`, { cause: error });
-  } finally {
-    servedFiles = undefined;
   }
-  // tokenize() returns the words; a WordLevel vocabulary maps unknown ones to [UNK] only as ids.
-  const unkId = tokenizer.unk_token_id;
+  const padId = json.padding?.pad_id ?? (config.pad_token !== undefined ? tokenizer.token_to_id(config.pad_token) : undefined) ?? 0;
+  const unkToken = config.unk_token ?? json.model?.unk_token;
+  const unkId = unkToken !== undefined ? tokenizer.token_to_id(unkToken) : undefined;
+  const ids = (text: string, special: boolean): number[] => tokenizer.encode(text, { add_special_tokens: special }).ids;
+
   return {
     encode(prompts: string[]): EncodedPrompts {
-      const out = tokenizer(prompts, { padding: 'max_length', max_length: maxLength, truncation: true, add_special_tokens: true });
+      const inputIds = new BigInt64Array(prompts.length * maxLength).fill(BigInt(padId));
+      const attentionMask = new BigInt64Array(prompts.length * maxLength);
+      prompts.forEach((prompt, row) => {
+        ids(prompt, true).slice(0, maxLength).forEach((id, column) => {
+          inputIds[row * maxLength + column] = BigInt(id);
+          attentionMask[row * maxLength + column] = 1n;
+        });
+      });
       const unknownWords = prompts.map((prompt) => {
+        if (unkId === undefined) return [];
         // CJK characters are words of their own (as the BERT pre-tokenizer splits them); the rest split on spaces.
         const words = prompt.match(/[\u3400-\u9fff\uf900-\ufaff]|[^\s\u3400-\u9fff\uf900-\ufaff]+/g) ?? [];
-        if (unkId === undefined || unkId === null) return [];
-        return [...new Set(words.filter((word) => tokenizer.encode(word, { add_special_tokens: false }).includes(unkId)))];
+        return [...new Set(words.filter((word) => ids(word, false).includes(unkId)))];
       });
-      return { inputIds: out.input_ids.data, attentionMask: out.attention_mask.data, batch: prompts.length, maxLength, unknownWords };
+      return { inputIds, attentionMask, batch: prompts.length, maxLength, unknownWords };
     },
   };
 }

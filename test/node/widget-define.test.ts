@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { defineKinemaGenerator, KinemaGeneratorElement } from '../../src/widget/index';
 
 function fakeRegistry() {
@@ -27,5 +27,24 @@ describe('defineKinemaGenerator', () => {
   it('observes every documented attribute', () => {
     expect([...KinemaGeneratorElement.observedAttributes].sort())
       .toEqual(['autoplay', 'backend', 'model', 'prompt', 'provider', 'proxy-url', 'show-settings']);
+  });
+});
+
+describe('kinema/widget and kinema/widget/define', () => {
+  afterEach(() => {
+    vi.unstubAllGlobals();
+    vi.resetModules();
+  });
+
+  it('kinema/widget registers nothing when imported; kinema/widget/define registers the tag', async () => {
+    const registry = fakeRegistry();
+    vi.stubGlobal('customElements', registry);
+    vi.resetModules();
+    const widget = await import('../../src/widget/index');
+    expect(typeof widget.defineKinemaGenerator).toBe('function');
+    expect([...registry.defined.keys()]).toEqual([]);
+    await import('../../src/widget/define');
+    expect([...registry.defined.keys()]).toEqual(['kinema-generator']);
+    expect(registry.defined.get('kinema-generator')).toBe(widget.KinemaGeneratorElement);
   });
 });

@@ -9,7 +9,11 @@ import path from 'node:path';
  */
 export async function loadOrt(backend = 'web') {
   if (backend === 'node') {
-    const ort = await import('onnxruntime-node');
+    // Not a dependency (its install step downloads from a host CI cannot reach, and the package must not
+    // pull it in): the native comparison installs it on demand.
+    const ort = await import('onnxruntime-node').catch(() => {
+      throw new Error("the 'node' backend needs onnxruntime-node: ONNXRUNTIME_NODE_INSTALL=skip npm install --no-save onnxruntime-node@1.30.0");
+    });
     return { ort: ort.default ?? ort, options: { executionProviders: ['cpu'], intraOpNumThreads: 1 } };
   }
   if (backend !== 'web') throw new RangeError(`backend must be 'web' or 'node', got ${backend}`);
@@ -37,22 +41,27 @@ export function readBin(folder, desc) {
   return data;
 }
 
-/** AutoTokenizer for a model folder, offline. */
+/** The model folder's tokenizer (@huggingface/tokenizers, built from the files: nothing is fetched). */
 export async function loadTokenizer(modelDir) {
   const tokFile = path.join(modelDir, 'tokenizer.json');
   if (!fs.existsSync(tokFile)) throw new Error(`no tokenizer.json in ${modelDir}`);
-  const { AutoTokenizer, env } = await import('@huggingface/transformers');
-  env.allowRemoteModels = false;
-  env.allowLocalModels = true;
-  env.localModelPath = path.dirname(path.resolve(modelDir)) + path.sep;
-  return AutoTokenizer.from_pretrained(path.basename(path.resolve(modelDir)));
+  const { Tokenizer } = await import('@huggingface/tokenizers');
+  const json = JSON.parse(fs.readFileSync(tokFile, 'utf8'));
+  const config = JSON.parse(fs.readFileSync(path.join(modelDir, 'tokenizer_config.json'), 'utf8'));
+  const tokenizer = new Tokenizer(json, config);
+  return { tokenizer, padId: json.padding?.pad_id ?? 0 };
 }
 
-/** Tokenize to fixed-length int64 ids and mask. */
-export function tokenize(tokenizer, texts, maxLength) {
-  const enc = tokenizer(texts, { padding: 'max_length', max_length: maxLength, truncation: true });
-  const ids = BigInt64Array.from(Array.from(enc.input_ids.data, (v) => BigInt(v)));
-  const mask = BigInt64Array.from(Array.from(enc.attention_mask.data, (v) => BigInt(v)));
+/** Tokenize to fixed-length int64 ids and mask (right padding and truncation, as in training). */
+export function tokenize({ tokenizer, padId }, texts, maxLength) {
+  const ids = new BigInt64Array(texts.length * maxLength).fill(BigInt(padId));
+  const mask = new BigInt64Array(texts.length * maxLength);
+  texts.forEach((text, row) => {
+    tokenizer.encode(text).ids.slice(0, maxLength).forEach((id, column) => {
+      ids[row * maxLength + column] = BigInt(id);
+      mask[row * maxLength + column] = 1n;
+    });
+  });
   return { ids, mask };
 }
 
