@@ -95,11 +95,11 @@ describe('DashScope request normalization', () => {
     expect(() => adapter.prepare({ prompt: 'x'.repeat(801), model: 'wan2.2-t2v-plus' })).toThrow(/at most 800/);
     expect(() => adapter.prepare({ prompt: 'x'.repeat(1200), model: 'wan2.5-t2v-preview' })).not.toThrow();
     expect(() => adapter.prepare({ prompt: 'x', negativePrompt: 'n'.repeat(501) })).toThrow(RangeError);
-    expect(() => adapter.prepare({ prompt: 'x', seed: 2147483648 })).toThrow(/seed must be an integer in 0\.\.2147483647/);
+    expect(() => adapter.prepare({ prompt: 'x', seed: 2147483648 })).toThrow(/`?seed`? must be an integer from 0 to 2147483647/);
     expect(() => adapter.prepare({ prompt: 'x', seed: -1 })).toThrow(RangeError);
     expect(() => adapter.prepare({ prompt: 'x', model: 'wan9' })).toThrow(/use one of wan2\.6-t2v/);
     expect(() => adapter.prepare({ prompt: 'x', providerOptions: { dashscope: { shotType: 'multi' } } })).toThrow(/only accepted by wan2\.6-t2v/);
-    expect(() => adapter.prepare({ prompt: '  ' })).toThrow(TypeError);
+    expect(() => adapter.prepare({ prompt: '  ' })).toThrow(RangeError); // the same kind the API throws for a blank prompt
   });
 });
 
@@ -194,20 +194,44 @@ describe('DashScope adapter against the fake, directly', () => {
     expect([...server.tasks.values()][0]!.canceled).toBe(true);
   });
 
-  it('aborts a hung poll at the deadline (real clock)', async () => {
-    const server = await fake({ hangPolls: 5, pendingPolls: 0 });
+  /**
+   * Fake time with hung polls: the fake clock only jumps while no request is in flight, so requests the
+   * fake never answers (the first `hung` polls) are not counted as in flight. No real time is waited.
+   */
+  function runWithHungPolls(server: FakeDashScope, hung: number, options: { timeoutMs: number; requestTimeoutMs?: number }) {
+    const clock = createFakeClock();
+    const tracked = trackFetch();
+    let polls = 0;
+    let hungNow = 0;
+    const hangAware: typeof fetch = (input, init) => {
+      const isPoll = (init?.method ?? 'GET') === 'GET' && /\/api\/v1\/tasks\/[^/]+$/.test(String(input));
+      const hangs = isPoll && polls++ < hung;
+      if (hangs) hungNow++;
+      const response = tracked.fetch(input, init);
+      if (hangs) response.finally(() => hungNow--).catch(() => undefined);
+      return response;
+    };
     const adapter = createDashScopeAdapter({ baseUrl: server.url, headers: { Authorization: `Bearer ${FAKE_DASHSCOPE_KEY}` } });
-    const started = Date.now();
-    const error = await rejection(runCloudJob(adapter, { prompt: 'x' }, { timeoutMs: 1500 }));
+    const started = clock.now();
+    const promise = runCloudJob(adapter, { prompt: 'x' }, { fetch: hangAware, clock, ...options });
+    return { promise: clock.run(promise, () => tracked.inflight() - hungNow), clock, started };
+  }
+
+  it('aborts a hung poll at the deadline (fake clock)', async () => {
+    const server = await fake({ hangPolls: 5, pendingPolls: 0 });
+    const { promise, clock, started } = runWithHungPolls(server, 5, { timeoutMs: 1500 });
+    const error = await rejection(promise);
     expect(error.code).toBe('TIMEOUT');
-    expect(Date.now() - started).toBeLessThan(8000);
+    // It gave up at the deadline (fake time), not later.
+    expect(clock.now() - started).toBe(1500);
   });
 
-  it('abandons a hung poll after requestTimeoutMs and retries it (real clock)', async () => {
+  it('abandons a hung poll after requestTimeoutMs and retries it (fake clock)', async () => {
     const server = await fake({ hangPolls: 1, pendingPolls: 0, runningPolls: 0 });
-    const adapter = createDashScopeAdapter({ baseUrl: server.url, headers: { Authorization: `Bearer ${FAKE_DASHSCOPE_KEY}` } });
-    const outcome = await runCloudJob(adapter, { prompt: 'x' }, { requestTimeoutMs: 300, timeoutMs: 20_000 });
+    const { promise, clock } = runWithHungPolls(server, 1, { requestTimeoutMs: 300, timeoutMs: 20_000 });
+    const outcome = await promise;
     expect(outcome.polls).toBe(1);
+    expect(clock.sleeps).toContain(300);
     expect(server.requests.filter((r) => r.path === '/api/v1/tasks/fake-task-1')).toHaveLength(2);
   });
 
