@@ -37,16 +37,19 @@ function onPath(name: string, pathVar: string): string | undefined {
   return undefined;
 }
 
-/** CHROME_PATH if set, else the first of /usr/bin/chromium, chromium, chromium-browser, google-chrome. */
-export function findChromium(env: Record<string, string | undefined> = process.env): string {
+/**
+ * CHROME_PATH if set, else the first of /usr/bin/chromium, chromium, chromium-browser, google-chrome.
+ * `candidates` exists so a test can reach the not-found branch on a machine that has a browser.
+ */
+export function findChromium(env: Record<string, string | undefined> = process.env, candidates: readonly string[] = CANDIDATES): string {
   const explicit = env.CHROME_PATH;
   if (explicit) {
     if (isExecutable(explicit)) return explicit;
     throw new Error(`CHROME_PATH is set to ${explicit}, which is not an executable file. ${INSTALL_HINT}`);
   }
-  for (const candidate of CANDIDATES) {
+  for (const candidate of candidates) {
     const found = candidate.startsWith('/') ? (isExecutable(candidate) ? candidate : undefined) : onPath(candidate, env.PATH ?? '');
     if (found) return found;
   }
-  throw new Error(`No Chromium or Chrome browser was found (looked for ${CANDIDATES.join(', ')}). ${INSTALL_HINT}`);
+  throw new Error(`No Chromium or Chrome browser was found (looked for ${candidates.join(', ')}). ${INSTALL_HINT}`);
 }
