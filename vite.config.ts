@@ -53,7 +53,7 @@ export default defineConfig(({ mode }): UserConfig => {
             cloud: resolve(root, 'src/cloud/index.ts'),
             widget: resolve(root, 'src/widget/index.ts'),
             'widget-define': resolve(root, 'src/widget/define.ts'),
-            cli: resolve(root, 'demo/cli.html'),
+            'generate-page': resolve(root, 'demo/cli.html'),
           },
           preserveEntrySignatures: 'strict',
           output: {
