@@ -7,6 +7,6 @@ export {
 } from './store';
 export { isCached, clearCache, cachedModels, type CachedModel } from './cache-admin';
 export {
-  saveManifest, readCachedManifest, resolveManifest, manifestCacheKey, isTransientManifestFailure,
+  saveManifest, readCachedManifest, resolveManifest, fetchManifestOrCached, manifestCacheKey, isTransientManifestFailure,
   type ResolveManifestOptions, type ResolvedManifest,
 } from './manifest-cache';

@@ -16,9 +16,9 @@
  * removes it with the files; it does not parse as a file key, so `cachedModels` counts only files.
  */
 import { KinemaError, abortError } from '../errors';
-import { fetchManifestJson, manifestFromJson, resolveModelRef, type ManifestFetch, type ModelManifest } from '../models';
+import { fetchManifest, fetchManifestJson, manifestFromJson, resolveModelRef, type ManifestFetch, type ModelManifest } from '../models';
 import type { ProgressWarning } from '../progress/tracker';
-import { modelCachePrefix, type ModelStore } from './store';
+import { CACHE_NAME, CacheApiStore, modelCachePrefix, type CacheStorageLike, type ModelStore } from './store';
 
 const MANIFEST_KEY = /^[^/]+\/[^/]+\/manifest\/([^/]+)$/;
 
@@ -117,4 +117,24 @@ export async function resolveManifest(ref: string, options: ResolveManifestOptio
     clearTimeout(timer);
     signal?.removeEventListener('abort', onAbort);
   }
+}
+
+/**
+ * For the page (the generator reads the manifest before it starts the worker): the same policy as
+ * the engine's, reading the model cache but never writing it. Without `caches`, or before anything was
+ * ever cached (no kinema cache exists), it is plain `fetchManifest`; no cache is created.
+ */
+export async function fetchManifestOrCached(
+  ref: string,
+  options: { fetch: ManifestFetch; baseUrl: string | URL; signal?: AbortSignal; caches?: (CacheStorageLike & { has?(name: string): Promise<boolean> }) | undefined },
+): Promise<ModelManifest> {
+  const { caches, ...fetchOptions } = options;
+  let store: ModelStore | undefined;
+  try {
+    if (caches && (await caches.has?.(CACHE_NAME)) !== false) store = new CacheApiStore(caches);
+  } catch {
+    store = undefined; // a Cache API that refuses (private mode, opaque origin) is no cache
+  }
+  if (!store) return fetchManifest(ref, fetchOptions);
+  return (await resolveManifest(ref, { ...fetchOptions, store })).manifest;
 }

@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it, vi } from 'vitest';
 import type { createEngine as CreateEngine } from '../../src/engine/engine';
 import { KinemaError } from '../../src/errors';
 import {
-  CacheApiStore, MemoryStore, fileCacheKey, manifestCacheKey, modelCachePrefix, readCachedManifest, resolveManifest, saveManifest,
+  CACHE_NAME, CacheApiStore, MemoryStore, fetchManifestOrCached, fileCacheKey, manifestCacheKey, modelCachePrefix, readCachedManifest, resolveManifest, saveManifest,
   type CacheLike, type CacheStorageLike, type ModelStore,
 } from '../../src/loader';
 import { parseManifest, selectVariants, selectedFiles, type ManifestFetch } from '../../src/models';
@@ -170,5 +170,20 @@ describe('engine: offline isCached and nothing cached by a failed load', () => {
     const error = await engine.load(spec).catch((e: unknown) => e);
     expect((error as KinemaError).code).toBe(code);
     expect([...caches.entries.keys()]).toEqual([]);
+  });
+});
+
+describe('fetchManifestOrCached (the page side)', () => {
+  it('reads the cached copy offline, and creates no cache where kinema never cached anything', async () => {
+    const caches = fakeCaches();
+    let opened = 0;
+    const guarded = { ...caches, has: async () => caches.entries.size > 0, open: async (name: string) => (opened++, caches.open(name)) };
+    const offline = server(() => 'network-error').fetch;
+    const error = await fetchManifestOrCached(URL_, { fetch: offline, baseUrl: URL_, caches: guarded }).catch((e: unknown) => e);
+    expect((error as KinemaError).code).toBe('DOWNLOAD_FAILED');
+    expect(opened).toBe(0);
+    await cachedOnce(new CacheApiStore(caches, CACHE_NAME));
+    expect((await fetchManifestOrCached(URL_, { fetch: offline, baseUrl: URL_, caches: guarded })).id).toBe('kinema-micro');
+    expect((await fetchManifestOrCached(URL_, { fetch: offline, baseUrl: URL_, caches: undefined }).catch((e: unknown) => e) as KinemaError).code).toBe('DOWNLOAD_FAILED');
   });
 });
