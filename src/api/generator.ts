@@ -1,17 +1,44 @@
 /**
  * createVideoGenerator: the public entry point. Runs on the page's main thread and never imports the
  * runtime or kernels: local work goes to the engine (in a worker by default), cloud work to the proxy.
+ *
+ * The generator is a state machine, checked after every await:
+ *
+ *   idle ──load()──▶ loading ──ok──▶ ready ──generate()──▶ generating ──settled──▶ ready (or idle)
+ *   idle/loading/ready ──generate()──▶ generating (loading the model first, or joining the load under way)
+ *   any ──dispose()──▶ disposed (terminal)
+ *
+ * - Concurrent `load()` calls (and a `generate()` started while loading) share one load; each caller's
+ *   own signal ends only its own wait, and the load itself stops when every caller has left.
+ * - `load()` or `generate()` while generating rejects with BUSY.
+ * - `dispose()` rejects every pending call with DISPOSED at once; a disposed generator never starts a
+ *   worker again and every method then rejects with DISPOSED.
+ * - State misuse always rejects (never throws). Caller mistakes in arguments (TypeError/RangeError)
+ *   throw synchronously, as documented on each method; limits that need the model's manifest reject.
+ * - With `backend: 'auto'` and a cloud configured, a local failure goes to the cloud only when its code
+ *   is in CLOUD_FALLBACK_CODES: codes that mean "local generation is impossible on this device".
  */
-import { KinemaError, abortError, isKinemaError } from '../errors';
+import { KinemaError, abortError, isKinemaError, type KinemaErrorCode } from '../errors';
 import type { Engine, EngineLoadSpec } from '../contract';
-import { fetchManifest, type ModelManifest } from '../models';
+import { fetchManifestOrCached } from '../loader/manifest-cache';
+import type { ModelManifest } from '../models';
 import type { ProgressEvent, ProgressListener } from '../progress/events';
 import { connectWorkerEngine, defaultWorker } from './worker-client';
 import type { CallOptions, GenerateRequest, GenerateResult, GeneratorOptions, GeneratorState, LoadResult, VideoGenerator, Logger } from './types';
 import { checkRequestShape, resolveOptions, resolveRequest } from './validate';
 
-const NEVER_FALL_BACK = new Set(['INVALID_REQUEST', 'ABORTED', 'INVALID_MANIFEST', 'MODEL_NOT_FOUND']);
-
+/**
+ * Local failures that go to the cloud (with `backend: 'auto'` and a cloud configured): each means local
+ * generation cannot work on this device or with this download. This is an allow-list on purpose: any
+ * other code — the caller's own mistakes (INVALID_REQUEST, and TypeError/RangeError), their abort
+ * (ABORTED), dispose (DISPOSED), misuse (BUSY), a bad or unknown model (INVALID_MANIFEST, MODEL_NOT_FOUND),
+ * INTERNAL, and codes added later — never starts a paid cloud job.
+ */
+export const CLOUD_FALLBACK_CODES: ReadonlySet<KinemaErrorCode> = new Set<KinemaErrorCode>([
+  'WEBGPU_UNAVAILABLE', 'NO_BACKEND', 'DEVICE_LIMITS', 'DEVICE_LOST', 'OUT_OF_MEMORY', 'FILE_TOO_LARGE',
+  'BACKEND_FAILED', 'DOWNLOAD_FAILED', 'INTEGRITY_MISMATCH', 'STORAGE_FAILED', 'STORAGE_QUOTA',
+  'ENCODER_UNSUPPORTED', 'ENCODE_FAILED', 'WORKER_CRASHED',
+]);
 function pageUrl(): string {
   const location = (globalThis as { location?: Location }).location;
   return location?.href ?? 'http://localhost/';
@@ -54,6 +81,16 @@ function phase(listener: ProgressListener | undefined, from: number, to: number)
 /** When generate() must load the model first, the load takes this share of the progress bar. */
 const LOAD_SHARE = 0.4;
 
+
+interface SharedLoad {
+  promise: Promise<LoadResult>;
+  /** Progress listeners of every caller waiting on this load. */
+  listeners: Set<ProgressListener>;
+  /** Stops the load; aborted when the last caller has left. */
+  controller: AbortController;
+  callers: number;
+}
+
 export function createVideoGenerator(options?: GeneratorOptions): VideoGenerator {
   const resolved = resolveOptions(options, pageUrl());
   const cloud = options?.cloud;
@@ -69,16 +106,84 @@ export function createVideoGenerator(options?: GeneratorOptions): VideoGenerator
   let manifest: Promise<ModelManifest> | undefined;
   let loadedLocal: LoadResult | undefined;
   let localUnavailable: KinemaError | undefined;
+  let sharedLoad: SharedLoad | undefined;
+  // Aborted by dispose(): every wait below ends at once with DISPOSED, and every fetch started stops.
+  const lifetime = new AbortController();
+  const disposed = () => lifetime.signal.aborted;
+  const disposedError = () => new KinemaError('DISPOSED', 'this generator was disposed; create a new one');
+
+  /**
+   * Waits for `work`, but rejects at once when the generator is disposed (DISPOSED) or `signal` fires
+   * (ABORTED), and rejects with DISPOSED when dispose() ran while waiting: the check after every await.
+   * Its listeners are removed when it settles, so a long-lived signal reused for many calls holds none.
+   */
+  function settle<T>(work: Promise<T>, signal?: AbortSignal): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const release = () => {
+        lifetime.signal.removeEventListener('abort', stop);
+        signal?.removeEventListener('abort', stop);
+      };
+      const refusal = () => (disposed() ? disposedError() : signal?.aborted ? abortError(signal, 'the call') : undefined);
+      function stop() {
+        release();
+        reject(refusal());
+      }
+      work.then(
+        (value) => {
+          release();
+          const refused = refusal();
+          if (refused) reject(refused);
+          else resolve(value);
+        },
+        (error: unknown) => {
+          release();
+          reject(disposed() ? disposedError() : error);
+        },
+      );
+      if (refusal()) return stop();
+      lifetime.signal.addEventListener('abort', stop, { once: true });
+      signal?.addEventListener('abort', stop, { once: true });
+    });
+  }
+
+  /** A signal for one call's work: fires when the caller's does or on dispose; release() drops both listeners. */
+  function callSignal(signal?: AbortSignal): { signal: AbortSignal; release(): void } {
+    const controller = new AbortController();
+    const stop = () => controller.abort(disposed() ? disposedError() : signal?.reason);
+    const release = () => {
+      lifetime.signal.removeEventListener('abort', stop);
+      signal?.removeEventListener('abort', stop);
+    };
+    if (disposed() || signal?.aborted) stop();
+    else {
+      lifetime.signal.addEventListener('abort', stop, { once: true });
+      signal?.addEventListener('abort', stop, { once: true });
+    }
+    return { signal: controller.signal, release };
+  }
 
   // A page without navigator.gpu (no WebGPU, or disabled for it) gets no WebGPU from its worker either.
   const pageHasWebGpu = () => typeof navigator !== 'undefined' && 'gpu' in navigator && navigator.gpu !== undefined;
-  function getManifest(signal?: AbortSignal): Promise<ModelManifest> {
-    manifest ??= fetchManifest(resolved.model, { fetch: globalThis.fetch.bind(globalThis), baseUrl: resolved.modelBaseUrl, ...(signal ? { signal } : {}) });
-    manifest.catch(() => { manifest = undefined; });
+
+  // One manifest fetch shared by every call; only dispose() stops it (each caller's signal ends its own wait).
+  function getManifest(): Promise<ModelManifest> {
+    if (!manifest) {
+      // Offline, the verified copy cached with the model stands in (the same policy as the worker's).
+      const pending = fetchManifestOrCached(resolved.model, {
+        fetch: globalThis.fetch.bind(globalThis), baseUrl: resolved.modelBaseUrl, signal: lifetime.signal,
+        caches: resolved.cache === 'cache-api' ? (globalThis as { caches?: CacheStorage }).caches : undefined,
+      });
+      manifest = pending;
+      pending.catch(() => {
+        if (manifest === pending) manifest = undefined;
+      });
+    }
     return manifest;
   }
 
   function getEngine(): Promise<Engine> {
+    // A disposed generator never starts a worker again.
+    if (disposed()) return Promise.reject(disposedError());
     engine ??= (async () => {
       if (options?.engine) return options.engine;
       const choice = options?.worker;
@@ -89,8 +194,9 @@ export function createVideoGenerator(options?: GeneratorOptions): VideoGenerator
   }
 
   async function specWithUrl(signal?: AbortSignal): Promise<EngineLoadSpec> {
+    const { manifestUrl } = await settle(getManifest(), signal);
     return {
-      manifestUrl: (await getManifest(signal)).manifestUrl,
+      manifestUrl,
       backend: resolved.backend === 'webgpu' || resolved.backend === 'wasm' ? resolved.backend : pageHasWebGpu() ? 'auto' : 'wasm',
       allowWasm: resolved.backend === 'wasm' || resolved.allowWasm,
       weights: resolved.weights,
@@ -99,31 +205,89 @@ export function createVideoGenerator(options?: GeneratorOptions): VideoGenerator
     };
   }
 
-  function assertUsable() {
-    if (state === 'disposed') throw new KinemaError('INVALID_REQUEST', 'this generator was disposed; create a new one');
+  /** The state misuse that refuses `what` now, if any. */
+  function refusal(what: string): KinemaError | undefined {
+    if (state === 'disposed') return disposedError();
+    if (state === 'generating') return new KinemaError('BUSY', `a generation is already running on this generator; await it or abort it before calling ${what}`);
+    return undefined;
   }
 
-  async function loadLocal(call: CallOptions): Promise<LoadResult> {
-    if (loadedLocal) return loadedLocal;
-    const spec = await specWithUrl(call.signal);
+  /** Where the generator rests when no call of its own is running. */
+  function restingState(): GeneratorState {
+    if (sharedLoad) return 'loading';
+    return loadedLocal || localUnavailable || resolved.backend === 'cloud' ? 'ready' : 'idle';
+  }
+
+  async function loadLocal(onProgress: ProgressListener, signal: AbortSignal): Promise<LoadResult> {
+    const spec = await specWithUrl(signal);
     if (resolved.backend !== 'wasm' && !pageHasWebGpu()) {
       if (resolved.backend === 'webgpu') throw new KinemaError('WEBGPU_UNAVAILABLE', "this page has no WebGPU (navigator.gpu is missing); use backend 'auto' or 'wasm'");
       if (!resolved.allowWasm) throw new KinemaError('NO_BACKEND', 'this page has no WebGPU (navigator.gpu is missing) and allowWasm is false');
-      call.onProgress?.({ type: 'fallback', from: 'webgpu', to: 'wasm', reason: 'this page has no WebGPU (navigator.gpu is missing)', code: 'WEBGPU_UNAVAILABLE', overall: 0 });
+      onProgress({ type: 'fallback', from: 'webgpu', to: 'wasm', reason: 'this page has no WebGPU (navigator.gpu is missing)', code: 'WEBGPU_UNAVAILABLE', overall: 0 });
     }
-    const info = await (await getEngine()).load(spec, call.onProgress, call.signal);
+    const local = await settle(getEngine(), signal);
+    const info = await settle(local.load(spec, onProgress, signal), signal);
     for (const warning of info.warnings) logger?.warn(`kinema: ${warning}`);
     loadedLocal = { backend: info.backend, model: info.model, modelVersion: info.modelVersion, downloadedBytes: info.downloadedBytes, totalBytes: info.totalBytes, loadMs: info.loadMs };
     return loadedLocal;
   }
 
-  const canFallBackToCloud = (error: unknown) =>
-    resolved.backend === 'auto' && cloud !== undefined && isKinemaError(error) && !NEVER_FALL_BACK.has(error.code);
+  /**
+   * Waits for the model load, starting it or joining the one under way. The caller's signal ends only
+   * its own wait; the load stops when every caller waiting on it has left (or on dispose).
+   */
+  function joinLoad(signal: AbortSignal | undefined, onProgress: ProgressListener | undefined): Promise<LoadResult> {
+    if (loadedLocal) return Promise.resolve(loadedLocal);
+    let load = sharedLoad;
+    if (!load) {
+      const listeners = new Set<ProgressListener>();
+      const fanOut: ProgressListener = (event) => {
+        for (const listener of listeners) {
+          try {
+            listener(event);
+          } catch {
+            // One caller's throwing callback must not starve the others.
+          }
+        }
+      };
+      const controller = new AbortController();
+      const created: SharedLoad = { listeners, controller, callers: 0, promise: undefined as unknown as Promise<LoadResult> };
+      created.promise = loadLocal(fanOut, controller.signal).finally(() => {
+        if (sharedLoad === created) sharedLoad = undefined;
+      });
+      sharedLoad = load = created;
+    }
+    const joined = load;
+    joined.callers++;
+    if (onProgress) joined.listeners.add(onProgress);
+    const leave = () => {
+      if (--joined.callers > 0) return;
+      // Nobody waits any more: stop it, and let the next call start afresh rather than join a dying load.
+      if (sharedLoad === joined) sharedLoad = undefined;
+      joined.controller.abort(abortError(signal, 'loading the model'));
+    };
+    signal?.addEventListener('abort', leave, { once: true });
+    return settle(joined.promise, signal).finally(() => {
+      signal?.removeEventListener('abort', leave);
+      if (onProgress) joined.listeners.delete(onProgress);
+    });
+  }
+
+  const canFallBackToCloud = (error: unknown, signal: AbortSignal | undefined) =>
+    resolved.backend === 'auto' && cloud !== undefined && !disposed() && !signal?.aborted && isKinemaError(error) && CLOUD_FALLBACK_CODES.has(error.code);
+
+  const cloudLoadResult = (): LoadResult => ({ backend: 'cloud', model: cloud?.model ?? cloud!.provider, downloadedBytes: 0, totalBytes: 0, loadMs: 0 });
 
   async function generateInCloudBackend(request: GenerateRequest, call: CallOptions): Promise<GenerateResult> {
     if (!cloud) throw new KinemaError('NO_BACKEND', 'no cloud provider is configured');
-    const { generateWithCloud } = await import('./cloud-backend');
-    return generateWithCloud(request, cloud, call);
+    const { generateWithCloud } = await settle(import('./cloud-backend'), call.signal);
+    // Stopped by the caller's signal or by dispose(), so a disposed generator never submits or polls a job.
+    const linked = callSignal(call.signal);
+    try {
+      return await settle(generateWithCloud(request, cloud, { ...call, signal: linked.signal }), call.signal);
+    } finally {
+      linked.release();
+    }
   }
 
   const generator: VideoGenerator = {
@@ -132,85 +296,103 @@ export function createVideoGenerator(options?: GeneratorOptions): VideoGenerator
     },
 
     capabilities: async () => {
-      assertUsable();
-      return (await getEngine()).capabilities();
+      if (disposed()) throw disposedError();
+      const local = await settle(getEngine());
+      return settle(local.capabilities());
     },
 
     load(callOptions?: CallOptions): Promise<LoadResult> {
-      assertUsable();
       const call = checkCallOptions(callOptions);
+      const refused = refusal('load()');
+      if (refused) return Promise.reject(refused);
+      if (call.signal?.aborted) return Promise.reject(abortError(call.signal, 'loading the model'));
       const onProgress = monotonic(call.onProgress);
+      if (resolved.backend === 'cloud' || localUnavailable) {
+        state = 'ready';
+        onProgress?.({ type: 'done', overall: 1 });
+        return Promise.resolve(cloudLoadResult());
+      }
+      if (loadedLocal) return Promise.resolve(loadedLocal);
+      state = 'loading';
       return (async () => {
-        if (resolved.backend === 'cloud') {
-          onProgress?.({ type: 'done', overall: 1 });
-          return { backend: 'cloud', model: cloud?.model ?? cloud!.provider, downloadedBytes: 0, totalBytes: 0, loadMs: 0 };
-        }
-        state = 'loading';
         try {
-          const result = await loadLocal({ ...call, ...(onProgress ? { onProgress } : {}) });
-          state = 'ready';
-          return result;
+          return await joinLoad(call.signal, onProgress);
         } catch (error) {
-          state = 'idle';
-          if (canFallBackToCloud(error)) {
-            localUnavailable = error as KinemaError;
-            onProgress?.({ type: 'fallback', from: 'local', to: 'cloud', reason: (error as Error).message, code: (error as KinemaError).code, overall: 0 });
-            onProgress?.({ type: 'done', overall: 1 });
-            return { backend: 'cloud', model: cloud?.model ?? cloud!.provider, downloadedBytes: 0, totalBytes: 0, loadMs: 0 };
-          }
-          throw error;
+          if (!canFallBackToCloud(error, call.signal)) throw error;
+          localUnavailable = error as KinemaError;
+          onProgress?.({ type: 'fallback', from: 'local', to: 'cloud', reason: (error as Error).message, code: (error as KinemaError).code, overall: 0 });
+          onProgress?.({ type: 'done', overall: 1 });
+          return cloudLoadResult();
+        } finally {
+          // A generate() that joined this load owns the state now; dispose() always wins.
+          if ((state as GeneratorState) !== 'disposed' && (state as GeneratorState) !== 'generating') state = restingState();
         }
       })();
     },
 
     generate(request: GenerateRequest, callOptions?: CallOptions): Promise<GenerateResult> {
-      assertUsable();
       checkRequestShape(request);
       const call = checkCallOptions(callOptions);
+      const refused = refusal('generate()');
+      if (refused) return Promise.reject(refused);
       if (call.signal?.aborted) return Promise.reject(abortError(call.signal, 'generation'));
       const onProgress = monotonic(call.onProgress);
       const withProgress: CallOptions = { ...call, ...(onProgress ? { onProgress } : {}) };
-      if (state === 'generating') return Promise.reject(new KinemaError('INVALID_REQUEST', 'a generation is already running on this generator; await it or cancel it first'));
       state = 'generating';
       return (async () => {
         try {
           if (resolved.backend === 'cloud' || localUnavailable) return await generateInCloudBackend(request, withProgress);
-          const spec = resolveRequest(request, await getManifest(call.signal));
+          const spec = resolveRequest(request, await settle(getManifest(), call.signal));
           let loadMs = 0;
           try {
             const needsLoad = loadedLocal === undefined;
-            const load = await loadLocal({ ...call, ...(needsLoad ? { onProgress: phase(onProgress, 0, LOAD_SHARE) } : {}) });
+            const load = await joinLoad(call.signal, needsLoad ? phase(onProgress, 0, LOAD_SHARE) : undefined);
             loadMs = needsLoad ? load.loadMs : 0;
-            const result = await (await getEngine()).generate(spec, phase(onProgress, needsLoad ? LOAD_SHARE : 0, 1), call.signal);
+            const local = await settle(getEngine());
+            // The engine honours the caller's signal itself (the state stays 'generating' until it has stopped).
+            const linked = callSignal(call.signal);
+            let result: GenerateResult;
+            try {
+              result = await settle(local.generate(spec, phase(onProgress, needsLoad ? LOAD_SHARE : 0, 1), linked.signal));
+            } finally {
+              linked.release();
+            }
             onProgress?.({ type: 'done', overall: 1 });
             return { ...result, timings: { ...result.timings, loadMs, totalMs: result.timings.totalMs + loadMs } };
           } catch (error) {
-            if (!canFallBackToCloud(error)) throw error;
+            if (!canFallBackToCloud(error, call.signal)) throw error;
             onProgress?.({ type: 'fallback', from: loadedLocal?.backend ?? 'local', to: 'cloud', reason: (error as Error).message, code: (error as KinemaError).code, overall: 0 });
             return await generateInCloudBackend(request, withProgress);
           }
         } finally {
-          // dispose() may have run meanwhile; it wins.
-          if ((state as GeneratorState) !== 'disposed') state = loadedLocal ? 'ready' : 'idle';
+          if (state === 'generating') state = restingState();
         }
       })();
     },
 
     isCached: async () => {
-      assertUsable();
+      if (disposed()) throw disposedError();
       if (resolved.backend === 'cloud') return false;
-      return (await getEngine()).isCached(await specWithUrl());
+      const spec = await specWithUrl();
+      const local = await settle(getEngine());
+      return settle(local.isCached(spec));
     },
 
     clearCache: async () => {
-      assertUsable();
+      if (disposed()) throw disposedError();
+      if (state === 'loading' || state === 'generating') throw new KinemaError('BUSY', `the model is ${state === 'loading' ? 'loading' : 'generating'}; clear the cache when the call has ended`);
       if (resolved.backend === 'cloud') return;
-      await (await getEngine()).clearCache(await specWithUrl());
+      const spec = await specWithUrl();
+      const local = await settle(getEngine());
+      await settle(local.clearCache(spec));
     },
 
     dispose: async () => {
       if (state === 'disposed') return;
       state = 'disposed';
+      lifetime.abort(disposedError());
+      sharedLoad?.controller.abort(disposedError());
+      sharedLoad = undefined;
       const pending = engine;
       engine = undefined;
       if (pending) await (await pending.catch(() => undefined))?.dispose();

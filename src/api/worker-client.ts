@@ -1,6 +1,7 @@
 /**
  * The main-thread side of the engine worker: a comlink proxy that implements `Engine`, plus what comlink
- * lacks — a crashed or terminated worker rejects every pending call at once with WORKER_CRASHED.
+ * lacks — a crashed or terminated worker rejects every pending call at once with WORKER_CRASHED, and
+ * dispose() rejects them at once with DISPOSED (the caller ended them; nothing crashed).
  */
 import * as Comlink from 'comlink';
 import { KinemaError } from '../errors';
@@ -9,7 +10,7 @@ import type { ProgressListener } from '../progress/events';
 import { registerTransferHandlers } from '../transport/comlink-handlers';
 
 export interface WorkerEngine extends Engine {
-  /** Ends the worker; pending calls reject with WORKER_CRASHED. */
+  /** Ends the worker as a crash would; pending calls reject with WORKER_CRASHED. */
   terminate(): void;
 }
 
@@ -58,12 +59,15 @@ export function connectWorkerEngine(worker: Worker): WorkerEngine {
     cachedModels: (cache) => call(() => remote.cachedModels(cache)),
     dispose: async () => {
       if (dead) return;
+      // Pending and later calls end now with DISPOSED; the worker gets a moment to release its GPU and sessions.
+      die(new KinemaError('DISPOSED', 'the kinema engine was disposed'));
+      let timer: ReturnType<typeof setTimeout> | undefined;
       try {
-        await Promise.race([remote.dispose(), new Promise((resolve) => setTimeout(resolve, 2000))]);
+        await Promise.race([remote.dispose().catch(() => undefined), new Promise((resolve) => { timer = setTimeout(resolve, 2000); })]);
       } finally {
+        clearTimeout(timer);
         remote[Comlink.releaseProxy]();
         worker.terminate();
-        die(new KinemaError('WORKER_CRASHED', 'the kinema worker was disposed'));
       }
     },
     terminate: () => {

@@ -159,7 +159,7 @@ export class KinemaGeneratorElement extends Base {
    * (the reason is in the `kinema-error` event); never rejects.
    */
   async generate(): Promise<GenerateResult | null> {
-    if (this.#controller) return this.#fail(new KinemaError('INVALID_REQUEST', 'a generation is already running; cancel it first'));
+    if (this.#controller) return this.#fail(new KinemaError('BUSY', 'a generation is already running; cancel it first'));
     this.#els.error.hidden = true;
     let generator: VideoGenerator;
     let request;
