@@ -4,7 +4,7 @@
  * and sentinels around every output slice to catch writes out of range. Cases are data, in the manner
  * of onnxruntime-web's kernel tests: inputs, dims, tolerance.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createKernels, type Kernels } from '../../src/kernels';
 import * as cpu from '../../src/kernels/cpu';
 import { createScheduler, step, type LinearUpdate } from '../../src/schedulers';
@@ -24,8 +24,27 @@ afterAll(() => {
   device?.destroy();
 });
 
+/**
+ * Inputs are random but reproducible: one seed per run (VITE_KINEMA_TEST_SEED=<n> replays a run), the
+ * stream restarted from it before each test so a failing test replays alone, and printed on failure.
+ */
+const SEED = (import.meta.env.VITE_KINEMA_TEST_SEED !== undefined ? Number(import.meta.env.VITE_KINEMA_TEST_SEED) : Math.floor(Math.random() * 2 ** 32)) >>> 0;
+let rngState = SEED;
+/** mulberry32: small, fast, and good enough for test inputs. */
+function rand(): number {
+  rngState = (rngState + 0x6d2b79f5) >>> 0;
+  let t = rngState;
+  t = Math.imul(t ^ (t >>> 15), t | 1);
+  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+  return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+}
+beforeEach(({ task, onTestFailed }) => {
+  rngState = SEED;
+  onTestFailed(() => console.error(`kernels: "${task.name}" failed with seed ${SEED}; replay with VITE_KINEMA_TEST_SEED=${SEED}`));
+});
+
 const SENTINEL = -12345.5;
-const random = (n: number, scale = 1) => Float32Array.from({ length: n }, () => (Math.random() * 2 - 1) * scale);
+const random = (n: number, scale = 1) => Float32Array.from({ length: n }, () => (rand() * 2 - 1) * scale);
 const filled = (n: number, value = SENTINEL) => new Float32Array(n).fill(value);
 
 function upload(data: Float32Array<ArrayBuffer> | Uint32Array<ArrayBuffer>): GPUBuffer {
@@ -80,8 +99,8 @@ const SHAPES = [
 ];
 
 describe('noise kernel vs CPU twin', () => {
-  const cases = SHAPES.flatMap((s, k) => [{ ...s, seed: Math.floor(Math.random() * 2 ** 32), counterOffset: k * 1000 }]).concat([
-    { count: 777, offset: 3, seed: 2 ** 53 - 1 - Math.floor(Math.random() * 1000), counterOffset: 2 ** 32 - 777 },
+  const cases = SHAPES.flatMap((s, k) => [{ ...s, seed: Math.floor(rand() * 2 ** 32), counterOffset: k * 1000 }]).concat([
+    { count: 777, offset: 3, seed: 2 ** 53 - 1 - Math.floor(rand() * 1000), counterOffset: 2 ** 32 - 777 },
   ]);
   for (const c of cases) {
     it(`count ${c.count} at offset ${c.offset}, counter ${c.counterOffset}`, async () => {
@@ -98,7 +117,7 @@ describe('noise kernel vs CPU twin', () => {
 });
 
 describe('cfg kernel vs CPU twin', () => {
-  const cases = SHAPES.map((s) => ({ count: s.count, inputOffset: s.offset, outputOffset: (s.offset * 7) % 97, guidanceScale: 1 + Math.random() * 9 }));
+  const cases = SHAPES.map((s) => ({ count: s.count, inputOffset: s.offset, outputOffset: (s.offset * 7) % 97, guidanceScale: 1 + rand() * 9 }));
   for (const c of cases) {
     it(`N ${c.count}, offsets ${c.inputOffset}/${c.outputOffset}, g ${c.guidanceScale.toFixed(2)}`, async () => {
       const input = random(c.inputOffset + 2 * c.count + 3, 3);
