@@ -5,9 +5,9 @@
  */
 import * as Comlink from 'comlink';
 import { KinemaError } from '../errors';
-import type { Engine } from '../contract';
-import type { ProgressListener } from '../progress/events';
-import { registerTransferHandlers } from '../transport/comlink-handlers';
+import type { Engine, GenerateResult } from '../contract';
+import { registerTransferHandlers, unwrapReply, type WireFailure } from '../transport/comlink-handlers';
+import { CallRelay, type CalledEngine } from '../transport/serve';
 
 export interface WorkerEngine extends Engine {
   /** Ends the worker as a crash would; pending calls reject with WORKER_CRASHED. */
@@ -21,7 +21,7 @@ export function defaultWorker(): Worker {
 
 export function connectWorkerEngine(worker: Worker): WorkerEngine {
   registerTransferHandlers();
-  const remote = Comlink.wrap<Engine>(worker);
+  const remote = Comlink.wrap<CalledEngine>(worker);
   let dead: KinemaError | undefined;
   const pending = new Set<(error: KinemaError) => void>();
   const die = (error: KinemaError) => {
@@ -36,27 +36,32 @@ export function connectWorkerEngine(worker: Worker): WorkerEngine {
   });
   worker.addEventListener('messageerror', () => die(new KinemaError('WORKER_CRASHED', 'the kinema worker sent a message that could not be read')));
 
-  function call<T>(run: () => Promise<T>): Promise<T> {
+  // The worker returns failures as WireFailure values (see transport/); the relay's settle (or
+  // unwrapReply) throws them here. A call's relay is released however it ends, the worker's death included.
+  function call<T>(run: () => Promise<T>, relay?: CallRelay): Promise<T> {
     if (dead) return Promise.reject(dead);
     return new Promise<T>((resolve, reject) => {
       const onDeath = (error: KinemaError) => reject(error);
       pending.add(onDeath);
       run().then(resolve, reject).finally(() => pending.delete(onDeath));
-    });
+    }).finally(() => relay?.release());
   }
-  const listener = (onProgress?: ProgressListener) => (onProgress ? Comlink.proxy(onProgress) : undefined);
 
   return {
-    capabilities: () => call(() => remote.capabilities()),
-    load: (spec, onProgress, signal) => call(() => remote.load(spec, listener(onProgress), signal)),
-    generate: (spec, onProgress, signal) =>
-      call(async () => {
-        const result = await remote.generate(spec, listener(onProgress), signal);
-        return result;
-      }),
-    isCached: (spec) => call(() => remote.isCached(spec)),
-    clearCache: (spec) => call(() => remote.clearCache(spec)),
-    cachedModels: (cache) => call(() => remote.cachedModels(cache)),
+    capabilities: () => call(() => remote.capabilities().then((reply) => unwrapReply(reply))),
+    load: (spec, onProgress, signal) => {
+      const relay = new CallRelay(onProgress, signal);
+      return call(() => remote.load(spec, relay.progress, relay.signal).then((reply) => relay.settle(reply)), relay);
+    },
+    generate: (spec, onProgress, signal) => {
+      const relay = new CallRelay(onProgress, signal);
+      // comlink distributes its Promise type over the result union; the reply is one GenerateResult.
+      const reply = () => remote.generate(spec, relay.progress, relay.signal) as Promise<GenerateResult | WireFailure>;
+      return call(() => reply().then((value) => relay.settle(value)), relay);
+    },
+    isCached: (spec) => call(() => remote.isCached(spec).then((reply) => unwrapReply(reply))),
+    clearCache: (spec) => call(() => remote.clearCache(spec).then((reply) => unwrapReply(reply))),
+    cachedModels: (cache) => call(() => remote.cachedModels(cache).then((reply) => unwrapReply(reply))),
     dispose: async () => {
       if (dead) return;
       // Pending and later calls end now with DISPOSED; the worker gets a moment to release its GPU and sessions.
