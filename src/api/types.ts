@@ -66,7 +66,7 @@ export interface GeneratorOptions {
 export interface GenerateRequest {
   prompt: string;
   negativePrompt?: string;
-  /** 0..4294967295; random when absent, and always reported back in the result. */
+  /** 0..2147483647 (the range every backend, the cloud included, accepts); random when absent, and always reported back in the result. */
   seed?: number;
   steps?: number;
   guidanceScale?: number;

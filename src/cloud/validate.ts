@@ -1,38 +1,38 @@
-/** Argument checks shared by the adapters: caller mistakes throw TypeError/RangeError saying how to fix the call. */
+/**
+ * Argument checks shared by the adapters. kinema's own limits come from the contract's one table, with the
+ * API's messages, so a request the API accepted passes here too (the cloud fallback included); a
+ * provider's narrower limits (a model's sizes, prompt length) are checked by its adapter and name it.
+ */
+import { LIMITS, TEXT_LIMITS, charLength, checkLimit, checkText, show, type NumberLimit } from '../contract';
 import type { CloudRequest } from './types';
 
-export const MAX_SEED = 2147483647;
+export { charLength };
+export const MAX_SEED = LIMITS.seed.max;
 
 export function checkCommonRequest(request: CloudRequest, provider: string): void {
-  if (typeof request !== 'object' || request === null) throw new TypeError(`${provider}: the request must be an object with a prompt`);
-  if (typeof request.prompt !== 'string' || request.prompt.trim() === '') {
-    throw new TypeError(`${provider}: prompt must be a non-empty string`);
+  if (typeof request !== 'object' || request === null) throw new TypeError(`${provider}: the request must be an object with a prompt; got ${show(request)}`);
+  const prompt = checkText('prompt', request.prompt, TEXT_LIMITS.prompt);
+  if (prompt.trim() === '') throw new RangeError('prompt must not be empty: describe the video, e.g. "a red circle moving right on a black background"');
+  if (request.negativePrompt !== undefined) checkText('negativePrompt', request.negativePrompt, TEXT_LIMITS.negativePrompt);
+  for (const key of ['seed', 'width', 'height', 'numFrames', 'fps'] as const) {
+    if (request[key] !== undefined) checkLimit(key, request[key], LIMITS[key]);
   }
-  if (request.negativePrompt !== undefined && typeof request.negativePrompt !== 'string') {
-    throw new TypeError(`${provider}: negativePrompt must be a string when given`);
-  }
-  if (request.seed !== undefined) checkInteger(request.seed, 'seed', 0, MAX_SEED, provider);
-  for (const key of ['width', 'height', 'numFrames', 'fps'] as const) {
-    const value = request[key];
-    if (value !== undefined && (typeof value !== 'number' || !Number.isFinite(value) || value <= 0)) {
-      throw new RangeError(`${provider}: ${key} must be a positive number (got ${String(value)})`);
-    }
+}
+
+/** A provider's own limit: the same form, prefixed with the provider so the caller knows whose limit it is. */
+function checkProvider(value: unknown, name: string, limit: NumberLimit, provider: string): void {
+  try {
+    checkLimit(name, value, limit);
+  } catch (error) {
+    const Type = error instanceof TypeError ? TypeError : RangeError;
+    throw new Type(`${provider}: ${(error as Error).message}`);
   }
 }
 
 export function checkInteger(value: unknown, name: string, min: number, max: number, provider: string): void {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new RangeError(`${provider}: ${name} must be an integer in ${min}..${max} (got ${String(value)})`);
-  }
+  checkProvider(value, name, { integer: true, min, max }, provider);
 }
 
 export function checkNumber(value: unknown, name: string, min: number, max: number, provider: string): void {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
-    throw new RangeError(`${provider}: ${name} must be a number in ${min}..${max} (got ${String(value)})`);
-  }
-}
-
-/** Length in characters as users count them (code points, not UTF-16 units). */
-export function charLength(text: string): number {
-  return [...text].length;
+  checkProvider(value, name, { integer: false, min, max }, provider);
 }

@@ -5,3 +5,6 @@
 export * from './domain';
 export type * from './result';
 export type * from './engine';
+export * from './limits';
+export * from './check';
+export * from './request';

@@ -4,6 +4,7 @@
  * in Node tests.
  */
 import type { MetadataTags } from 'mediabunny';
+import { LIMITS as CONTRACT, checkInteger, checkLimit, checkOneOf, checkWatermark, show } from '../contract';
 import type { ClipCodec, ClipEncoderOptions, ClipFormat, ClipMetadata, CodecProbe, CodecSupport } from './types';
 
 /** Preference per container: H.264 first for MP4 because it plays everywhere (Safari, QuickTime, phones). */
@@ -11,18 +12,18 @@ export const MP4_CODECS: readonly ClipCodec[] = ['avc', 'vp9', 'av1'];
 export const WEBM_CODECS: readonly ClipCodec[] = ['vp9', 'vp8', 'av1'];
 
 export const GENERATOR = 'kinema';
-export const DEFAULT_WATERMARK_TEXT = 'kinema';
+export { DEFAULT_WATERMARK_TEXT } from '../contract';
 
+/** The frame and container limits come from the contract's table, so the API never passes what the encoder refuses. */
 export const LIMITS = {
-  minSide: 2,
-  maxSide: 4096,
-  maxFps: 120,
-  maxFrames: 10_000,
+  minSide: CONTRACT.width.min,
+  maxSide: CONTRACT.width.max,
+  maxFps: CONTRACT.fps.max,
+  maxFrames: CONTRACT.numFrames.max,
   // Below ~160 kbit/s Chromium's H.264 encoder writes level 1b (avc1.640c09) for small frames, which Chromium's
   // own decoder then refuses; nothing that low would keep a clip's colours anyway.
   minBitrate: 250_000,
   maxBitrate: 200_000_000,
-  maxWatermarkLength: 64,
 } as const;
 
 /**
@@ -61,43 +62,29 @@ const FORMATS: readonly ClipFormat[] = ['mp4', 'webm'];
 export function resolveClipEncoderOptions(options: ClipEncoderOptions): ResolvedOptions {
   if (typeof options !== 'object' || options === null) throw new TypeError('createClipEncoder needs an options object');
   const { format, width, height, fps, numFrames } = options;
-  if (!FORMATS.includes(format)) {
-    throw new TypeError(`format must be 'mp4' or 'webm' (got ${JSON.stringify(format)})`);
-  }
-  checkInteger('width', width, LIMITS.minSide, LIMITS.maxSide);
-  checkInteger('height', height, LIMITS.minSide, LIMITS.maxSide);
+  checkOneOf('format', format, FORMATS);
+  checkLimit('width', width, CONTRACT.width);
+  checkLimit('height', height, CONTRACT.height);
   if (format === 'mp4') {
     // H.264 (and our 4:2:0 encoders generally) need even sides; MP4 is for H.264, so say so up front rather
     // than silently writing VP9-in-MP4 that Safari cannot play.
     for (const [name, value] of [['width', width], ['height', height]] as const) {
       if (value % 2 !== 0) {
         throw new RangeError(
-          `${name} must be even for H.264 (got ${value}); use outputScale or an even ${name}, or format: 'webm'`,
+          `${name} must be even for H.264; got ${value}. Use outputScale or an even ${name}, or format: 'webm'`,
         );
       }
     }
   }
-  if (typeof fps !== 'number' || !Number.isFinite(fps) || fps <= 0 || fps > LIMITS.maxFps) {
-    throw new RangeError(`fps must be a number in (0, ${LIMITS.maxFps}] (got ${String(fps)})`);
-  }
-  checkInteger('numFrames', numFrames, 1, LIMITS.maxFrames);
+  checkLimit('fps', fps, CONTRACT.fps);
+  checkLimit('numFrames', numFrames, CONTRACT.numFrames);
   const metadata = checkMetadata(options.metadata);
-
-  let watermark: string | null = null;
-  if (options.watermark === true) watermark = DEFAULT_WATERMARK_TEXT;
-  else if (typeof options.watermark === 'string') {
-    const text = options.watermark.trim();
-    if (text.length === 0 || text.length > LIMITS.maxWatermarkLength) {
-      throw new RangeError(`watermark text must be 1..${LIMITS.maxWatermarkLength} characters (got ${text.length}); or pass true for "kinema"`);
-    }
-    watermark = text;
-  } else if (options.watermark !== undefined && options.watermark !== false) {
-    throw new TypeError('watermark must be a boolean or a string');
-  }
+  // The one watermark rule (contract/request.ts): true → kinema's mark, a string → its trimmed text.
+  const watermark = checkWatermark(options.watermark);
 
   const signal = options.signal;
   if (signal !== undefined && (typeof signal !== 'object' || signal === null || typeof signal.addEventListener !== 'function')) {
-    throw new TypeError('signal must be an AbortSignal');
+    throw new TypeError(`signal must be an AbortSignal; got ${show(signal)}`);
   }
   let bitrate = defaultBitrate(width, height, fps);
   if (options.bitrate !== undefined) {
@@ -105,16 +92,9 @@ export function resolveClipEncoderOptions(options: ClipEncoderOptions): Resolved
     bitrate = options.bitrate;
   }
   if (options.probe !== undefined && typeof options.probe !== 'function') {
-    throw new TypeError('probe must be a function like probeCodecs');
+    throw new TypeError(`probe must be a function like probeCodecs; got ${show(options.probe)}`);
   }
   return { format, width, height, fps, numFrames, metadata, watermark, signal, bitrate, probe: options.probe };
-}
-
-function checkInteger(name: string, value: unknown, min: number, max: number): asserts value is number {
-  if (typeof value !== 'number' || !Number.isInteger(value)) {
-    throw new TypeError(`${name} must be an integer (got ${typeof value === 'number' ? value : typeof value})`);
-  }
-  if (value < min || value > max) throw new RangeError(`${name} must be in ${min}..${max} (got ${value})`);
 }
 
 function checkMetadata(metadata: unknown): ClipMetadata {

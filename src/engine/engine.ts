@@ -22,7 +22,7 @@ import { createGpuOps } from '../pipeline/gpu-ops';
 import { createKernels } from '../kernels';
 import { runPipeline, usesGuidance } from '../pipeline/loop';
 import type { LoopOps } from '../pipeline/ops';
-import type { CachedModelInfo, Engine, EngineGenerateSpec, EngineLoadInfo, EngineLoadSpec, GenerateResult, LocalBackend } from '../contract';
+import { checkGenerateSpec, type CachedModelInfo, type Engine, type EngineGenerateSpec, type EngineLoadInfo, type EngineLoadSpec, type GenerateResult, type LocalBackend } from '../contract';
 
 export interface EnginePlatform {
   fetch: typeof fetch;
@@ -226,6 +226,8 @@ export function createEngine(platform: EnginePlatform = defaultPlatform()): Engi
   }
 
   async function doGenerate(spec: EngineGenerateSpec, onProgress?: ProgressListener, signal?: AbortSignal): Promise<GenerateResult> {
+    // The same limits table as the API: a worker driven directly (kinema/worker) gets the same messages.
+    checkGenerateSpec(spec);
     const model = loaded;
     if (!model) throw new KinemaError('INTERNAL', 'generate() was called before load() finished');
     const started = performance.now();

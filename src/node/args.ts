@@ -1,4 +1,5 @@
 /** Command-line parsing for `kinema generate`. Pure: tested in Node. Usage errors throw UsageError. */
+import { BACKEND_CHOICES, CLOUD_PROVIDER_NAMES, LIMITS, checkLimit, checkOneOf, type NumberLimit } from '../contract';
 
 export class UsageError extends Error {
   override readonly name = 'UsageError';
@@ -17,12 +18,12 @@ export interface GenerateArgs {
 
 export const GENERATE_USAGE = `Usage: kinema generate "<prompt>" [options]
   --negative <text>       what the video should not show
-  --seed <N>              0..4294967295 (random when absent; always printed)
+  --seed <N>              ${LIMITS.seed.min}..${LIMITS.seed.max} (random when absent; always printed)
   --steps <N>             denoising steps (model default)
   --guidance <X>          classifier-free guidance scale (model default)
   --frames <N>            number of frames (model default)
-  --fps <N>               frames per second, 1..120 (model default)
-  --scale <N>             integer upscale for viewing, 1..16 (default 8)
+  --fps <N>               frames per second, ${LIMITS.fps.min}..${LIMITS.fps.max} (model default)
+  --scale <N>             integer upscale for viewing, ${LIMITS.outputScale.min}..${LIMITS.outputScale.max} (default 8)
   --format mp4|webm       container (default mp4)
   --backend auto|webgpu|wasm|cloud   (default auto)
   --model <id or URL>     built-in model id or manifest URL (default kinema-micro)
@@ -36,23 +37,27 @@ export const GENERATE_USAGE = `Usage: kinema generate "<prompt>" [options]
 const VALUE_FLAGS = new Set(['--negative', '--seed', '--steps', '--guidance', '--frames', '--fps', '--scale', '--format', '--backend', '--model', '--out', '--provider', '--proxy', '--proxy-token', '--cloud-model']);
 const BOOLEAN_FLAGS = new Set(['--json', '--help', '-h']);
 
-function int(flag: string, value: string, min: number, max: number): number {
-  if (!/^\d+$/.test(value)) throw new UsageError(`${flag} must be a whole number from ${min} to ${max}; got "${value}"`);
-  const n = Number(value);
-  if (n < min || n > max) throw new UsageError(`${flag} must be from ${min} to ${max}; got ${value}`);
-  return n;
+// The flags share the API's limits table and message form ("--steps must be an integer from 1 to 1000; got 0").
+function usage<T>(check: () => T): T {
+  try {
+    return check();
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
 }
 
-function num(flag: string, value: string, min: number, max: number): number {
+/** A flag's text as a number when it reads as one; else the text itself, so the message quotes what was typed. */
+function numeric(value: string): number | string {
   const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n)) throw new UsageError(`${flag} must be a number from ${min} to ${max}; got "${value}"`);
-  if (n < min || n > max) throw new UsageError(`${flag} must be from ${min} to ${max}; got ${value}`);
-  return n;
+  return value.trim() === '' || (Number.isNaN(n) && value.trim() !== 'NaN') ? value : n;
+}
+
+function limited(flag: string, value: string, limit: NumberLimit): number {
+  return usage(() => checkLimit(flag, numeric(value), limit));
 }
 
 function choice<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
-  if (!allowed.includes(value as T)) throw new UsageError(`${flag} must be one of ${allowed.join(', ')}; got "${value}"`);
-  return value as T;
+  return usage(() => checkOneOf(flag, value, allowed));
 }
 
 /** Parses the arguments after `generate`. Returns null when help was asked for. */
@@ -87,24 +92,24 @@ export function parseGenerateArgs(argv: readonly string[]): GenerateArgs | null 
   const get = (flag: string) => values.get(flag);
   const request: GenerateArgs['request'] = { prompt, outputScale: 8 };
   if (get('--negative') !== undefined) request.negativePrompt = get('--negative');
-  if (get('--seed') !== undefined) request.seed = int('--seed', get('--seed')!, 0, 0xffff_ffff);
-  if (get('--steps') !== undefined) request.steps = int('--steps', get('--steps')!, 1, 1000);
-  if (get('--guidance') !== undefined) request.guidanceScale = num('--guidance', get('--guidance')!, 0, 100);
-  if (get('--frames') !== undefined) request.numFrames = int('--frames', get('--frames')!, 1, 10_000);
-  if (get('--fps') !== undefined) request.fps = num('--fps', get('--fps')!, 1, 120);
-  if (get('--scale') !== undefined) request.outputScale = int('--scale', get('--scale')!, 1, 16);
+  if (get('--seed') !== undefined) request.seed = limited('--seed', get('--seed')!, LIMITS.seed);
+  if (get('--steps') !== undefined) request.steps = limited('--steps', get('--steps')!, LIMITS.steps);
+  if (get('--guidance') !== undefined) request.guidanceScale = limited('--guidance', get('--guidance')!, LIMITS.guidanceScale);
+  if (get('--frames') !== undefined) request.numFrames = limited('--frames', get('--frames')!, LIMITS.numFrames);
+  if (get('--fps') !== undefined) request.fps = limited('--fps', get('--fps')!, LIMITS.fps);
+  if (get('--scale') !== undefined) request.outputScale = limited('--scale', get('--scale')!, LIMITS.outputScale);
   const format = get('--format') !== undefined ? choice('--format', get('--format')!, ['mp4', 'webm'] as const) : 'mp4';
   request.format = format;
 
   const options: GenerateArgs['options'] = {};
   if (get('--model') !== undefined) options.model = get('--model');
-  if (get('--backend') !== undefined) options.backend = choice('--backend', get('--backend')!, ['auto', 'webgpu', 'wasm', 'cloud'] as const);
+  if (get('--backend') !== undefined) options.backend = choice('--backend', get('--backend')!, BACKEND_CHOICES);
   const cloudFlags = ['--provider', '--proxy', '--proxy-token', '--cloud-model'].filter((f) => values.has(f));
   if (cloudFlags.length > 0 || options.backend === 'cloud') {
     if (!get('--provider') || !get('--proxy')) {
       throw new UsageError('cloud generation needs --provider dashscope|modelslab and --proxy <url of your kinema proxy>');
     }
-    const provider = choice('--provider', get('--provider')!, ['dashscope', 'modelslab'] as const);
+    const provider = choice('--provider', get('--provider')!, CLOUD_PROVIDER_NAMES);
     let proxyUrl: string;
     try {
       proxyUrl = new URL(get('--proxy')!).href;

@@ -51,7 +51,7 @@ const TEMPLATE = `
     <textarea id="prompt" part="prompt" data-testid="prompt" rows="2" maxlength="2000" placeholder="a red circle moving right on a black background"></textarea>
   </div>
   <div class="settings" part="settings" hidden>
-    <div><label for="seed">Seed</label><input id="seed" type="number" min="0" max="4294967295" step="1" placeholder="random" data-testid="seed" /></div>
+    <div><label for="seed">Seed</label><input id="seed" type="number" min="0" max="2147483647" step="1" placeholder="random" data-testid="seed" /></div>
     <div><label for="steps">Steps</label><input id="steps" type="number" min="1" step="1" placeholder="default" /></div>
     <div><label for="guidance">Guidance</label><input id="guidance" type="number" min="0" step="0.5" placeholder="default" /></div>
     <div><label for="scale">Output scale</label><select id="scale"><option>1</option><option>2</option><option>4</option><option selected>8</option><option>16</option></select></div>

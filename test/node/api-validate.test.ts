@@ -15,10 +15,11 @@ describe('checkRequestShape', () => {
   it.each([
     [undefined, TypeError, /request object/],
     ['a red circle', TypeError, /request object/],
-    [{}, TypeError, /prompt must be a string/],
+    [{}, TypeError, /prompt must be text of 1 to 2000 characters; got undefined/],
     [{ prompt: '   ' }, RangeError, /prompt must not be empty/],
-    [{ prompt: 'x'.repeat(2001) }, RangeError, /at most 2000 characters/],
-    [{ prompt: 'ok', seed: -1 }, RangeError, /seed must be an integer from 0 to 4294967295/],
+    [{ prompt: 'x'.repeat(2001) }, RangeError, /prompt must be text of 1 to 2000 characters; got 2001 characters/],
+    [{ prompt: 'ok', seed: -1 }, RangeError, /seed must be an integer from 0 to 2147483647; got -1/],
+    [{ prompt: 'ok', seed: 2147483648 }, RangeError, /seed must be an integer from 0 to 2147483647; got 2147483648/],
     [{ prompt: 'ok', seed: 1.5 }, RangeError, /seed must be an integer/],
     [{ prompt: 'ok', seed: '7' }, TypeError, /seed must be an integer/],
     [{ prompt: 'ok', steps: Number.NaN }, RangeError, /steps must be an integer from 1/],
@@ -28,14 +29,16 @@ describe('checkRequestShape', () => {
     [{ prompt: 'ok', outputScale: 0 }, RangeError, /outputScale must be an integer from 1 to 16/],
     [{ prompt: 'ok', outputFilter: 'cubic' }, TypeError, /outputFilter must be one of/],
     [{ prompt: 'ok', promt: 'typo' }, TypeError, /unknown request field "promt"/],
-    [{ prompt: 'ok', watermark: '' }, RangeError, /watermark text must be 1 to 40/],
+    [{ prompt: 'ok', watermark: '' }, RangeError, /watermark must be text of 1 to 40 characters/],
+    [{ prompt: 'ok', watermark: '  ' }, RangeError, /watermark must be text of 1 to 40 characters/],
+    [{ prompt: 'ok', width: 512, outputScale: 16 }, RangeError, /width × outputScale must be at most 4096/],
   ])('rejects %j', (request, type, message) => {
     expect(() => checkRequestShape(request)).toThrow(type);
     expect(() => checkRequestShape(request)).toThrow(message);
   });
 
   it('accepts a full, valid request', () => {
-    const request = { prompt: '黑色背景上一个红色的圆向右移动', negativePrompt: '', seed: 4294967295, steps: 8, guidanceScale: 4, numFrames: 8, fps: 8, width: 32, height: 32, format: 'webm', outputScale: 4, outputFilter: 'bilinear', previewEvery: 2, returnFrames: true, watermark: 'hi' };
+    const request = { prompt: '黑色背景上一个红色的圆向右移动', negativePrompt: '', seed: 2147483647, steps: 8, guidanceScale: 4, numFrames: 8, fps: 8, width: 32, height: 32, format: 'webm', outputScale: 4, outputFilter: 'bilinear', previewEvery: 2, returnFrames: true, watermark: 'hi' };
     expect(checkRequestShape(request)).toBe(request);
   });
 });

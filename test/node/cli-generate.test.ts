@@ -55,8 +55,8 @@ describe('kinema generate', () => {
 
   it.each([
     [['generate'], 2, /^kinema: a prompt is required/],
-    [['generate', 'x', '--steps', 'zero'], 2, /^kinema: --steps must be a whole number from 1 to 1000; got "zero"\n$/],
-    [['generate', 'x', '--fps', '500'], 2, /^kinema: --fps must be from 1 to 120; got 500\n$/],
+    [['generate', 'x', '--steps', 'zero'], 2, /^kinema: --steps must be an integer from 1 to 1000; got "zero"\n$/],
+    [['generate', 'x', '--fps', '500'], 2, /^kinema: --fps must be a number from 1 to 120; got 500\n$/],
     [['render', 'x'], 2, /^kinema: unknown command "render"/],
   ])('refuses %j with exit %i and one line', (args, status, message) => {
     const run = kinema(args as string[]);

@@ -70,10 +70,10 @@ describe('ModelsLab request normalization', () => {
   });
 
   it('refuses out-of-range requests with the valid range in the message', () => {
-    expect(() => adapter.prepare({ prompt: 'x', width: 832, height: 480 })).toThrow(/width must be an integer in 1\.\.512 \(got 832\)/);
-    expect(() => adapter.prepare({ prompt: 'x', numFrames: 26 })).toThrow(/numFrames must be an integer in 1\.\.25/);
-    expect(() => adapter.prepare({ prompt: 'x', fps: 24 })).toThrow(/fps must be an integer in 1\.\.16/);
-    expect(() => adapter.prepare({ prompt: 'x', providerOptions: { modelslab: { guidanceScale: 9 } } })).toThrow(/guidanceScale must be a number in 0\.\.8/);
+    expect(() => adapter.prepare({ prompt: 'x', width: 832, height: 480 })).toThrow('modelslab: width must be an integer from 1 to 512; got 832');
+    expect(() => adapter.prepare({ prompt: 'x', numFrames: 26 })).toThrow(/numFrames must be an integer from 1 to 25/);
+    expect(() => adapter.prepare({ prompt: 'x', fps: 24 })).toThrow(/fps must be an integer from 1 to 16/);
+    expect(() => adapter.prepare({ prompt: 'x', providerOptions: { modelslab: { guidanceScale: 9 } } })).toThrow(/guidanceScale must be a number from 0 to 8/);
     expect(() => adapter.prepare({ prompt: 'x', providerOptions: { modelslab: { numInferenceSteps: 51 } } })).toThrow(RangeError);
     expect(() => adapter.prepare({ prompt: 'x', model: 'cogvideox' })).toThrow(/use one of wan2\.2, ltx-2\.3/);
   });

@@ -27,19 +27,20 @@ describe('resolveClipEncoderOptions', () => {
 
   it('says how to fix an odd side for MP4, and allows it for WebM', () => {
     expect(resolve({ width: 33 })).toThrow(RangeError);
-    expect(resolve({ width: 33 })).toThrow('width must be even for H.264 (got 33); use outputScale or an even width');
-    expect(resolve({ height: 95 })).toThrow('height must be even for H.264 (got 95)');
+    expect(resolve({ width: 33 })).toThrow('width must be even for H.264; got 33. Use outputScale or an even width');
+    expect(resolve({ height: 95 })).toThrow('height must be even for H.264; got 95');
     expect(resolve({ width: 33, format: 'webm' })).not.toThrow();
   });
 
   it.each([
-    [{ format: 'mov' }, TypeError, "format must be 'mp4' or 'webm'"],
-    [{ width: 12.5 }, TypeError, 'width must be an integer (got 12.5)'],
-    [{ width: 0 }, RangeError, `width must be in ${LIMITS.minSide}..${LIMITS.maxSide} (got 0)`],
-    [{ height: 8192 }, RangeError, 'height must be in'],
-    [{ fps: 0 }, RangeError, 'fps must be a number in (0, 120]'],
+    [{ format: 'mov' }, TypeError, `format must be one of 'mp4', 'webm'; got "mov"`],
+    [{ width: 12.5 }, RangeError, `width must be an integer from ${LIMITS.minSide} to ${LIMITS.maxSide}; got 12.5`],
+    [{ width: '32' }, TypeError, 'width must be an integer from'],
+    [{ width: 0 }, RangeError, `width must be an integer from ${LIMITS.minSide} to ${LIMITS.maxSide}; got 0`],
+    [{ height: 8192 }, RangeError, 'height must be an integer from 2 to 4096; got 8192'],
+    [{ fps: 0 }, RangeError, 'fps must be a number from 1 to 120; got 0'],
     [{ fps: Number.NaN }, RangeError, 'fps must be'],
-    [{ numFrames: 0 }, RangeError, 'numFrames must be in 1..'],
+    [{ numFrames: 0 }, RangeError, 'numFrames must be an integer from 1 to 10000; got 0'],
     [{ numFrames: '8' }, TypeError, 'numFrames must be an integer'],
     [{ metadata: undefined }, TypeError, 'metadata must be an object'],
     [{ metadata: { ...base.metadata, prompt: 3 } }, TypeError, 'metadata.prompt must be a string'],
@@ -47,9 +48,9 @@ describe('resolveClipEncoderOptions', () => {
     [{ metadata: { ...base.metadata, seed: 1.5 } }, RangeError, 'metadata.seed'],
     [{ metadata: { ...base.metadata, modelId: '' } }, TypeError, 'metadata.modelId must be a non-empty string'],
     [{ metadata: { ...base.metadata, negativePrompt: 7 } }, TypeError, 'metadata.negativePrompt'],
-    [{ watermark: '   ' }, RangeError, 'watermark text must be 1..'],
-    [{ watermark: 1 }, TypeError, 'watermark must be a boolean or a string'],
-    [{ bitrate: 100_000 }, RangeError, `bitrate must be in ${LIMITS.minBitrate}..`],
+    [{ watermark: '   ' }, RangeError, 'watermark must be text of 1 to 40 characters (spaces at either end not counted); got 0 characters'],
+    [{ watermark: 1 }, TypeError, 'watermark must be true, false or the text to draw; got 1'],
+    [{ bitrate: 100_000 }, RangeError, `bitrate must be an integer from ${LIMITS.minBitrate} to`],
     [{ signal: {} }, TypeError, 'signal must be an AbortSignal'],
     [{ probe: 'avc' }, TypeError, 'probe must be a function'],
   ] as const)('rejects %j', (patch, type, message) => {
