@@ -228,6 +228,7 @@ export function createEngine(platform: EnginePlatform = defaultPlatform()): Engi
   async function doGenerate(spec: EngineGenerateSpec, onProgress?: ProgressListener, signal?: AbortSignal): Promise<GenerateResult> {
     // The same limits table as the API: a worker driven directly (kinema/worker) gets the same messages.
     checkGenerateSpec(spec);
+    if (disposed) throw new KinemaError('DISPOSED', 'this engine was disposed; create a new generator to generate');
     const model = loaded;
     if (!model) throw new KinemaError('INTERNAL', 'generate() was called before load() finished');
     const started = performance.now();

@@ -240,7 +240,15 @@ async function downloadFile(
   const baseDelay = options.retryDelayMs ?? 500;
   const maxDelay = options.maxRetryDelayMs ?? 30_000;
   const sleep = sleepDep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
-  const buffer = new Uint8Array(file.bytes);
+  let buffer: Uint8Array<ArrayBuffer>;
+  try {
+    buffer = new Uint8Array(file.bytes);
+  } catch (error) {
+    // The page cannot hold the file at all (a RangeError from the allocator): nothing to retry.
+    throw new KinemaError('OUT_OF_MEMORY', `Not enough memory to hold ${file.path} (${file.bytes} bytes) while it downloads; close other tabs or use a smaller variant`, {
+      details: { file: file.path, bytes: file.bytes }, cause: error,
+    });
+  }
   let received = 0; // valid bytes at the start of `buffer`
   let credited = 0; // bytes of this file already reported: progress never goes below it
   let canResume = false;

@@ -435,4 +435,13 @@ describe('loadFiles: arguments and large files', () => {
     expect(error.code).toBe('FILE_TOO_LARGE');
     expect(t.server.requests).toEqual([]);
   });
+
+  it('a file the page cannot allocate is OUT_OF_MEMORY, not a raw RangeError, and nothing is fetched', async () => {
+    const t = setup({ 'a.onnx': 100 });
+    const huge: FileSpec = { ...t.files[0]!, bytes: 2 ** 50 };
+    const error = await rejectionOf(loadFiles([huge], t.deps, { cacheKeyPrefix: PREFIX, maxFileBytes: Number.POSITIVE_INFINITY }));
+    expect(error.code).toBe('OUT_OF_MEMORY');
+    expect(t.server.requests).toEqual([]);
+    expect(await t.deps.store.keys()).toEqual([]);
+  });
 });
