@@ -123,15 +123,15 @@ export async function loadFiles(requested: readonly FileSpec[], deps: LoaderDeps
   let cachedBytes = 0;
 
   // Cached files first, so they count at once and the remaining bar is only real downloads.
+  // All reads start at once: the Cache API serves them from the browser's own I/O threads, so a warm
+  // load waits for the slowest file rather than the sum (they all end up in memory either way).
   const missing: FileSpec[] = [];
-  for (const file of files) {
+  const reads = files.map((file) => Promise.resolve()
+    .then(() => deps.store.get(fileCacheKey(options.cacheKeyPrefix, file)))
+    .catch((): undefined => undefined)); // an unreadable entry is a miss
+  for (const [index, file] of files.entries()) {
     const key = fileCacheKey(options.cacheKeyPrefix, file);
-    let cached: Uint8Array | undefined;
-    try {
-      cached = await deps.store.get(key);
-    } catch {
-      cached = undefined;
-    }
+    const cached = await reads[index];
     if (signal?.aborted) throw abortError(signal, 'loading the model');
     // The hash was checked before the entry was written and is part of its key; the length check catches
     // an entry truncated by storage. Re-hashing every hit would cost a second per GB on each page load.

@@ -221,6 +221,29 @@ describe('loadFiles: downloads', () => {
     expectProgressInvariants(second.events, 6000);
   });
 
+  it('a warm load reads every cached file at once, and reports them in the caller\'s order', async () => {
+    class SlowStore extends MemoryStore {
+      inFlight = 0;
+      maxInFlight = 0;
+      override async get(key: string): Promise<Uint8Array | undefined> {
+        this.inFlight++;
+        this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        this.inFlight--;
+        return super.get(key);
+      }
+    }
+    const store = new SlowStore();
+    const t = setup({ 'a.onnx': 100, 'b.onnx': 200, 'c.onnx': 300 }, {}, store);
+    await t.run();
+    store.maxInFlight = 0;
+    t.events.length = 0;
+    await t.run();
+    expect(store.maxInFlight).toBe(3);
+    expect(t.events.map((e) => e.type === 'download' && [e.file, e.loaded, e.fromCache])).toEqual([['a.onnx', 100, true], ['b.onnx', 300, true], ['c.onnx', 600, true]]);
+    expect(t.server.requests).toHaveLength(3); // only the first load fetched
+  });
+
   it('a cached entry of the wrong length is dropped and downloaded again', async () => {
     const t = setup({ 'a.onnx': 3000 });
     const f = t.files[0]!;
