@@ -5,7 +5,7 @@
 import { KinemaError } from '../errors';
 import * as twins from '../kernels/cpu';
 import type { Ort } from '../runtime/ort';
-import type { Session } from '../runtime/sessions';
+import { isOutOfMemory, type Session } from '../runtime/sessions';
 import { elementCount, isCpuFeed, type CpuFeed, type LoopOps, type StepCoefficients, type Tensor } from './ops';
 
 class CpuTensor implements Tensor {
@@ -36,7 +36,8 @@ export function createCpuOps(ort: Ort): LoopOps {
       try {
         outputs = await session.run(ortFeeds, [outputName]);
       } catch (error) {
-        throw new KinemaError('BACKEND_FAILED', `onnxruntime (wasm) failed: ${(error as Error).message}`, { cause: error });
+        const message = (error as Error)?.message ?? String(error);
+        throw new KinemaError(isOutOfMemory(message) ? 'OUT_OF_MEMORY' : 'BACKEND_FAILED', `onnxruntime (wasm) failed: ${message}`, { cause: error });
       }
       const out = outputs[outputName]!;
       return new CpuTensor(out.data as Float32Array, out.dims);

@@ -6,7 +6,7 @@
 import { KinemaError } from '../errors';
 import type { Kernels } from '../kernels';
 import type { Ort } from '../runtime/ort';
-import type { Session } from '../runtime/sessions';
+import { isOutOfMemory, type Session } from '../runtime/sessions';
 import { elementCount, isCpuFeed, type CpuFeed, type LoopOps, type StepCoefficients, type Tensor } from './ops';
 
 type OrtTensor = InstanceType<Ort['Tensor']>;
@@ -84,7 +84,7 @@ export function createGpuOps(ort: Ort, device: GPUDevice, kernels: Kernels): Loo
       } catch (error) {
         checkDevice();
         const message = (error as Error).message ?? String(error);
-        throw new KinemaError(/out of memory/i.test(message) ? 'OUT_OF_MEMORY' : 'BACKEND_FAILED', `onnxruntime (webgpu) failed: ${message}`, { cause: error });
+        throw new KinemaError(isOutOfMemory(message) ? 'OUT_OF_MEMORY' : 'BACKEND_FAILED', `onnxruntime (webgpu) failed: ${message}`, { cause: error });
       }
       const out = outputs[outputName]!;
       if (out.location !== 'gpu-buffer') throw new KinemaError('INTERNAL', `expected ${outputName} on the GPU, got it in ${out.location}`);

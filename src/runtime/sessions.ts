@@ -21,6 +21,15 @@ export interface ComponentFiles {
 
 export type Session = InferenceSession;
 
+/**
+ * Whether an onnxruntime failure is running out of memory. wasm says `std::bad_alloc` (malloc past the
+ * 4 GiB heap; seen in test/reliability/faults.test.ts), WebGPU and native builds say "out of memory" or
+ * "Failed to allocate".
+ */
+export function isOutOfMemory(message: string): boolean {
+  return /out of memory|bad_alloc|fail(?:ed)? to allocate|allocation failed|\bOOM\b/i.test(message);
+}
+
 export async function createComponentSession(ort: Ort, backend: LocalBackend, component: ComponentName, files: ComponentFiles): Promise<Session> {
   const options: Parameters<Ort['InferenceSession']['create']>[1] = {
     executionProviders: [backend],
@@ -33,7 +42,7 @@ export async function createComponentSession(ort: Ort, backend: LocalBackend, co
     return await ort.InferenceSession.create(files.model, options);
   } catch (error) {
     const message = (error as Error)?.message ?? String(error);
-    const code = /out of memory|allocation failed|OOM/i.test(message) ? 'OUT_OF_MEMORY' : 'BACKEND_FAILED';
+    const code = isOutOfMemory(message) ? 'OUT_OF_MEMORY' : 'BACKEND_FAILED';
     throw new KinemaError(code, `onnxruntime could not create the ${component} session on ${backend}: ${message}`, { cause: error, details: { component, backend } });
   }
 }
