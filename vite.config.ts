@@ -19,6 +19,27 @@ export function crossOriginIsolation(): Plugin {
   };
 }
 
+/**
+ * Vite writes the library's worker URL as `new Worker(new URL(new URL('…', import.meta.url).href, '' +
+ * import.meta.url))`, which an app's bundler sees as an opaque asset: it copies the worker file without
+ * emitting the runtime wasm the worker refers to. The plain `new Worker(new URL('…', import.meta.url),
+ * { type: 'module' })` is the pattern bundlers recognise, so they bundle the worker and its assets.
+ */
+function plainWorkerUrls(): Plugin {
+  const wrapped = /new Worker\(new URL\(new URL\(`([^`$]+)`,import\.meta\.url\)\.href,``\+import\.meta\.url\),\{type:`module`/g;
+  return {
+    name: 'kinema-plain-worker-urls',
+    enforce: 'post',
+    // After Vite's own worker plugin has written the URL (it does so late, as the bundle is generated).
+    generateBundle(_options, bundle) {
+      for (const chunk of Object.values(bundle)) {
+        if (chunk.type !== 'chunk' || !chunk.code.includes('new Worker(')) continue;
+        chunk.code = chunk.code.replace(wrapped, (_match, url: string) => `new Worker(new URL(${JSON.stringify(url)},import.meta.url),{type:"module"`);
+      }
+    },
+  };
+}
+
 const root = import.meta.dirname;
 
 const shared: UserConfig = {
@@ -38,6 +59,7 @@ export default defineConfig(({ mode }): UserConfig => {
     // the package's worker and runtime files instead of shipping a second copy in a demo build.
     return {
       ...shared,
+      plugins: [...(shared.plugins ?? []), plainWorkerUrls()],
       publicDir: false,
       build: {
         outDir: 'dist',

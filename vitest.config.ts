@@ -32,6 +32,17 @@ export default defineConfig({
         },
       },
       {
+        // The packed tarball installed into a fresh Vite app (needs `npm run build` first; npm test does it).
+        extends: true,
+        test: {
+          name: 'packaging',
+          environment: 'node',
+          include: ['test/packaging/**/*.test.ts'],
+          testTimeout: 300_000,
+          hookTimeout: 300_000,
+        },
+      },
+      {
         extends: true,
         test: {
           name: 'browser',
