@@ -1,5 +1,5 @@
 // createVideoGenerator's automatic path: local when possible, else the cloud through the proxy.
-import { afterEach, describe, expect, inject, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { createVideoGenerator, KinemaError, type ProgressEvent } from '../../src/index';
 import { MODEL_DIR } from './support/model';
 
@@ -12,6 +12,22 @@ function withoutWebGpu() {
   Object.defineProperty(Navigator.prototype, 'gpu', { configurable: true, get: () => undefined });
 }
 afterEach(() => Object.defineProperty(Navigator.prototype, 'gpu', gpuDescriptor));
+
+// Every request the page sends to the cloud proxy (the only way a provider can be reached from here).
+const proxyOrigin = new URL(cloud.proxyUrl).origin;
+let cloudRequests: string[] = [];
+const realFetch = globalThis.fetch;
+beforeEach(() => {
+  cloudRequests = [];
+  globalThis.fetch = ((input: RequestInfo | URL, init?: RequestInit) => {
+    const url = new URL(input instanceof Request ? input.url : String(input), location.href);
+    if (url.origin === proxyOrigin) cloudRequests.push(url.pathname);
+    return realFetch(input, init);
+  }) as typeof fetch;
+});
+afterEach(() => {
+  globalThis.fetch = realFetch;
+});
 
 describe('automatic fallback', () => {
   it('goes to the cloud when there is no WebGPU and wasm is not allowed, saying why', async () => {
@@ -29,6 +45,7 @@ describe('automatic fallback', () => {
       for (let i = 1; i < events.length; i++) expect(events[i]!.overall).toBeGreaterThanOrEqual(events[i - 1]!.overall);
       expect(events.at(-1)).toEqual({ type: 'done', overall: 1 });
       expect(events.filter((e) => e.type === 'done')).toHaveLength(1);
+      expect(cloudRequests.length).toBeGreaterThan(0); // the counter sees cloud calls, so its zeros below mean something
     } finally {
       await generator.dispose();
     }
@@ -40,6 +57,7 @@ describe('automatic fallback', () => {
     try {
       const result = await generator.generate({ prompt: 'a red circle moving right on a black background', steps: 1, format: 'frames' });
       expect(result.backend).toBe('wasm');
+      expect(cloudRequests).toEqual([]);
     } finally {
       await generator.dispose();
     }
@@ -53,9 +71,32 @@ describe('automatic fallback', () => {
       controller.abort();
       const error = await generator.generate({ prompt: 'x' }, { signal: controller.signal }).then(() => null, (e: unknown) => e);
       expect((error as KinemaError).code).toBe('ABORTED');
+      const late = new AbortController();
+      const running = generator.generate({ prompt: 'a red circle moving right on a black background', steps: 30 }, {
+        signal: late.signal,
+        onProgress: (e) => { if (e.type === 'denoise' && e.step === 1) late.abort(); },
+      });
+      expect(((await running.then(() => null, (e: unknown) => e)) as KinemaError).code).toBe('ABORTED');
+      expect(cloudRequests).toEqual([]);
     } finally {
       await generator.dispose();
     }
+  });
+
+  it('never falls back when the generator is disposed mid-generation: DISPOSED, and the cloud sees nothing', async () => {
+    const generator = createVideoGenerator({ model, backend: 'auto', cloud, cache: 'memory' });
+    let disposing: Promise<void> | undefined;
+    const running = generator.generate({ prompt: 'a red circle moving right on a black background', steps: 30 }, {
+      onProgress: (e) => { if (e.type === 'denoise' && e.step === 1) disposing ??= generator.dispose(); },
+    });
+    const error = await running.then(() => null, (e: unknown) => e);
+    await disposing;
+    expect(error).toBeInstanceOf(KinemaError);
+    expect((error as KinemaError).code).toBe('DISPOSED');
+    // MP4, so a wrong fallback would really submit a job. The worker's own rejection arrives later; it must not either.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(cloudRequests).toEqual([]);
+    expect(generator.state).toBe('disposed');
   });
 
   it("with backend 'cloud', never touches the local engine", async () => {

@@ -91,6 +91,33 @@ describe('createVideoGenerator with its worker', () => {
     expect(next.frames).toHaveLength(8);
   });
 
+  it('dispose during a worker generation rejects it with DISPOSED, and no worker is ever started again', async () => {
+    let workers = 0;
+    const own = createVideoGenerator({ model, backend: 'wasm', cache: 'memory', worker: () => { workers++; return defaultWorker(); } });
+    let disposing: Promise<void> | undefined;
+    const running = own.generate({ prompt: 'a red circle moving left on a white background', steps: 30, format: 'frames' }, {
+      onProgress: (e) => { if (e.type === 'denoise' && e.step === 1) disposing ??= own.dispose(); },
+    });
+    const error = await running.then(() => null, (e: unknown) => e);
+    expect(error).toBeInstanceOf(KinemaError);
+    expect((error as KinemaError).code).toBe('DISPOSED');
+    await disposing;
+    for (const call of [own.load(), own.generate({ prompt: 'x', format: 'frames' }), own.capabilities(), own.isCached(), own.clearCache()]) {
+      expect(((await call.then(() => null, (e: unknown) => e)) as KinemaError).code).toBe('DISPOSED');
+    }
+    expect(workers).toBe(1);
+    expect(own.state).toBe('disposed');
+  });
+
+  it('a disposed worker engine rejects pending and later calls with DISPOSED, not WORKER_CRASHED', async () => {
+    const engine = connectWorkerEngine(defaultWorker());
+    const pending = engine.load(loadSpec('wasm'));
+    const disposing = engine.dispose();
+    expect(((await pending.then(() => null, (e: unknown) => e)) as KinemaError).code).toBe('DISPOSED');
+    await disposing;
+    expect(((await engine.capabilities().then(() => null, (e: unknown) => e)) as KinemaError).code).toBe('DISPOSED');
+  });
+
   it('keeps KinemaError codes across the worker boundary', async () => {
     const engine = connectWorkerEngine(defaultWorker());
     try {
