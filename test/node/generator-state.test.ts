@@ -296,6 +296,13 @@ describe('cloud fallback only for the documented codes', () => {
     for (const code of CLOUD_FALLBACK_CODES) expect(KINEMA_ERROR_CODES).toContain(code);
   });
 
+  it("README's API section lists exactly these codes", () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const paragraph = /only failures that mean local generation cannot work here go to the cloud \(([^)]*)\)/.exec(readme.replace(/\s+/g, ' '));
+    expect(paragraph).not.toBeNull();
+    expect(paragraph![1]!.match(/[A-Z_]+/g)!.sort()).toEqual([...CLOUD_FALLBACK_CODES].sort());
+  });
+
   it.each([...CLOUD_FALLBACK_CODES])('%s from the local load goes to the cloud', async (code) => {
     const { fake, generator } = setup({ backend: 'auto', cloud: cloud() });
     const before = proxy.requests.length;
