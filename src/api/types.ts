@@ -106,13 +106,21 @@ export interface LoadResult {
   loadMs: number;
 }
 
+/**
+ * Argument mistakes throw TypeError/RangeError at once; state misuse always rejects: BUSY while a
+ * generation runs, DISPOSED after (or during) dispose(). See the state machine in api/generator.ts.
+ */
 export interface VideoGenerator {
   readonly state: GeneratorState;
   capabilities(): Promise<Capabilities>;
+  /** Loads the model (or joins the load under way); rejects with BUSY while generating. */
   load(options?: CallOptions): Promise<LoadResult>;
+  /** Loads first when needed (joining a load under way); rejects with BUSY while another generation runs. */
   generate(request: GenerateRequest, options?: CallOptions): Promise<GenerateResult>;
   isCached(): Promise<boolean>;
+  /** Rejects with BUSY while loading or generating. */
   clearCache(): Promise<void>;
+  /** Ends the generator for good: pending calls reject with DISPOSED at once, later calls too. */
   dispose(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
