@@ -3,8 +3,8 @@
  * and the engine (`checkGenerateSpec`, which re-checks what it receives: a worker can be driven directly
  * through kinema/worker, without the API in front of it).
  */
-import { OUTPUT_FORMATS, UPSCALE_FILTERS } from './domain';
-import type { EngineGenerateSpec } from './engine';
+import { CACHE_KINDS, OUTPUT_FORMATS, UPSCALE_FILTERS, WEIGHT_PREFERENCES } from './domain';
+import type { EngineGenerateSpec, EngineLoadSpec } from './engine';
 import { checkBoolean, checkLimit, checkOneOf, checkText, show } from './check';
 import { DEFAULT_WATERMARK_TEXT, LIMITS, MAX_OUTPUT_SIDE, TEXT_LIMITS } from './limits';
 
@@ -65,4 +65,17 @@ export function checkGenerateSpec(spec: unknown): EngineGenerateSpec {
   checkRequestValues(s);
   if (s.initialLatents !== undefined && !(s.initialLatents instanceof Float32Array)) throw new TypeError(`initialLatents must be a Float32Array; got ${show(s.initialLatents)}`);
   return s as unknown as EngineGenerateSpec;
+}
+
+/** The engine's check of a load spec, with the table's wasmThreads range and the option unions. */
+export function checkLoadSpec(spec: unknown): EngineLoadSpec {
+  if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) throw new TypeError(`the engine takes a load spec object; got ${show(spec)}`);
+  const s = spec as Record<string, unknown>;
+  if (typeof s.manifestUrl !== 'string' || s.manifestUrl === '') throw new TypeError(`manifestUrl must be the URL of a model manifest; got ${show(s.manifestUrl)}`);
+  checkOneOf('backend', s.backend, ['auto', 'webgpu', 'wasm'] as const);
+  checkBoolean('allowWasm', s.allowWasm);
+  checkOneOf('weights', s.weights, WEIGHT_PREFERENCES);
+  checkOneOf('cache', s.cache, CACHE_KINDS);
+  if (s.wasmThreads !== undefined) checkLimit('wasmThreads', s.wasmThreads, LIMITS.wasmThreads);
+  return s as unknown as EngineLoadSpec;
 }

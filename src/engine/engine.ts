@@ -22,7 +22,7 @@ import { createGpuOps } from '../pipeline/gpu-ops';
 import { createKernels } from '../kernels';
 import { runPipeline, usesGuidance } from '../pipeline/loop';
 import type { LoopOps } from '../pipeline/ops';
-import { checkGenerateSpec, type CachedModelInfo, type Engine, type EngineGenerateSpec, type EngineLoadInfo, type EngineLoadSpec, type GenerateResult, type LocalBackend } from '../contract';
+import { checkGenerateSpec, checkLoadSpec, type CachedModelInfo, type Engine, type EngineGenerateSpec, type EngineLoadInfo, type EngineLoadSpec, type GenerateResult, type LocalBackend } from '../contract';
 
 export interface EnginePlatform {
   fetch: typeof fetch;
@@ -108,6 +108,7 @@ export function createEngine(platform: EnginePlatform = defaultPlatform()): Engi
   }
 
   async function doLoad(spec: EngineLoadSpec, onProgress?: ProgressListener, signal?: AbortSignal): Promise<EngineLoadInfo> {
+    checkLoadSpec(spec);
     if (disposed) throw new KinemaError('DISPOSED', 'this engine was disposed; create a new generator to load a model');
     const started = performance.now();
     const key = loadKey(spec);

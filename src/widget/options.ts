@@ -68,27 +68,28 @@ export function generatorOptionsFrom(fields: GeneratorFields, pageUrl: string): 
   return options;
 }
 
-function number(field: string, value: string | null | undefined): number | undefined {
+// Text that reads as a number becomes one; anything else goes on as text, so the one validation helper
+// refuses it with the same message the API gives ("steps must be an integer from 1 to 1000; got \"many\"").
+function number(value: string | null | undefined): number | string | undefined {
   if (blank(value)) return undefined;
   const n = Number(value!.trim());
-  if (!Number.isFinite(n)) throw new KinemaError('INVALID_REQUEST', `${field} must be a number; got ${JSON.stringify(value)}`, { details: { field } });
-  return n;
+  return Number.isFinite(n) ? n : value!.trim();
 }
 
 /** A request from form text; empty fields take the model's defaults. Throws INVALID_REQUEST. */
 export function requestFrom(fields: RequestFields): GenerateRequest {
   const request: Record<string, unknown> = { prompt: (fields.prompt ?? '').trim() };
   if (!blank(fields.negativePrompt)) request.negativePrompt = fields.negativePrompt!.trim();
-  const numeric: [keyof GenerateRequest, string, string | null | undefined][] = [
-    ['steps', 'steps', fields.steps],
-    ['guidanceScale', 'guidance', fields.guidanceScale],
-    ['numFrames', 'frames', fields.numFrames],
-    ['fps', 'fps', fields.fps],
-    ['outputScale', 'output scale', fields.outputScale],
+  const numeric: [keyof GenerateRequest, string | null | undefined][] = [
+    ['steps', fields.steps],
+    ['guidanceScale', fields.guidanceScale],
+    ['numFrames', fields.numFrames],
+    ['fps', fields.fps],
+    ['outputScale', fields.outputScale],
   ];
-  if (!fields.randomSeed) numeric.unshift(['seed', 'seed', fields.seed]);
-  for (const [key, label, text] of numeric) {
-    const value = number(label, text);
+  if (!fields.randomSeed) numeric.unshift(['seed', fields.seed]);
+  for (const [key, text] of numeric) {
+    const value = number(text);
     if (value !== undefined) request[key] = value;
   }
   if (fields.previewEvery !== undefined) request.previewEvery = fields.previewEvery;

@@ -3,13 +3,14 @@
 // flags), and every value it refuses is refused at the API with the same message those layers give.
 import { describe, expect, it, vi } from 'vitest';
 import { checkRequestShape, randomSeed, resolveOptions } from '../../src/api/validate';
-import { LIMITS, MAX_OUTPUT_SIDE, TEXT_LIMITS, checkGenerateSpec, type EngineGenerateSpec, type NumberLimit } from '../../src/contract';
+import { LIMITS, MAX_OUTPUT_SIDE, TEXT_LIMITS, checkGenerateSpec, checkLoadSpec, type EngineGenerateSpec, type EngineLoadSpec, type NumberLimit } from '../../src/contract';
 import { createDashScopeAdapter } from '../../src/cloud/dashscope';
 import { checkCommonRequest } from '../../src/cloud/validate';
 import type { CloudRequest } from '../../src/cloud/types';
 import { resolveClipEncoderOptions } from '../../src/encode/options';
 import type { ClipEncoderOptions } from '../../src/encode/types';
 import { parseGenerateArgs, UsageError } from '../../src/node/args';
+import { requestFrom } from '../../src/widget/options';
 
 // The cloud fallback: capture the request generateWithCloud builds and put it through the real adapter.
 const sent: CloudRequest[] = [];
@@ -166,5 +167,24 @@ describe('the limits table', () => {
     const cloud = (timeoutMs: number) => ({ cloud: { provider: 'dashscope' as const, proxyUrl: 'http://127.0.0.1:1', timeoutMs } });
     for (const timeoutMs of accepted(LIMITS.cloudTimeoutMs)) expect(thrown(() => resolveOptions(cloud(timeoutMs), 'http://x/'))).toBeNull();
     expect(thrown(() => resolveOptions(cloud(0), 'http://x/'))?.message).toBe('cloud.timeoutMs must be an integer from 1000 to 3600000; got 0');
+  });
+
+  it('checks a load spec the engine receives with the table the API uses', () => {
+    const load: EngineLoadSpec = { manifestUrl: 'http://x/m.json', backend: 'auto', allowWasm: true, weights: 'auto', cache: 'memory' };
+    for (const wasmThreads of accepted(LIMITS.wasmThreads)) {
+      expect(thrown(() => checkLoadSpec({ ...load, wasmThreads }))).toBeNull();
+      expect(thrown(() => resolveOptions({ wasmThreads }, 'http://x/'))).toBeNull();
+    }
+    for (const wasmThreads of refused(LIMITS.wasmThreads)) {
+      const api = thrown(() => resolveOptions({ wasmThreads: wasmThreads as number }, 'http://x/'));
+      expect(api).not.toBeNull();
+      expect(thrown(() => checkLoadSpec({ ...load, wasmThreads }))).toEqual(api);
+    }
+    expect(thrown(() => checkLoadSpec({ ...load, weights: 'fp64' }))?.message).toBe(`weights must be one of 'auto', 'fp32', 'fp16', 'int8'; got "fp64"`);
+  });
+
+  it('gives the widget\'s form fields the API\'s messages', () => {
+    expect(thrown(() => requestFrom({ prompt: 'ok', steps: 'many' }))?.message).toBe('steps: steps must be an integer from 1 to 1000; got "many"');
+    expect(thrown(() => requestFrom({ prompt: 'ok', seed: '2147483648' }))?.message).toBe('seed: seed must be an integer from 0 to 2147483647; got 2147483648');
   });
 });
