@@ -20,7 +20,7 @@
  */
 import { KinemaError, abortError, isKinemaError, type KinemaErrorCode } from '../errors';
 import type { Engine, EngineLoadSpec } from '../contract';
-import { fetchManifestOrCached } from '../loader/manifest-cache';
+import { fetchManifestOrCached, isTransientManifestFailure } from '../loader/manifest-cache';
 import type { ModelManifest } from '../models';
 import type { ProgressEvent, ProgressListener } from '../progress/events';
 import { connectWorkerEngine, defaultWorker } from './worker-client';
@@ -360,7 +360,9 @@ export function createVideoGenerator(options?: GeneratorOptions): VideoGenerator
             onProgress?.({ type: 'done', overall: 1 });
             return { ...result, timings: { ...result.timings, loadMs, totalMs: result.timings.totalMs + loadMs } };
           } catch (error) {
-            if (!canFallBackToCloud(error, call.signal)) throw error;
+            // Cloud providers return MP4 only: for frames or WebM the local failure is the honest answer.
+            const cloudServes = request.format === undefined || request.format === 'mp4';
+            if (!cloudServes || !canFallBackToCloud(error, call.signal)) throw error;
             onProgress?.({ type: 'fallback', from: loadedLocal?.backend ?? 'local', to: 'cloud', reason: (error as Error).message, code: (error as KinemaError).code, overall: 0 });
             return await generateInCloudBackend(request, withProgress);
           }
@@ -373,7 +375,14 @@ export function createVideoGenerator(options?: GeneratorOptions): VideoGenerator
     isCached: async () => {
       if (disposed()) throw disposedError();
       if (resolved.backend === 'cloud') return false;
-      const spec = await specWithUrl();
+      let spec: EngineLoadSpec;
+      try {
+        spec = await specWithUrl();
+      } catch (error) {
+        // Offline with no cached manifest: nothing could load without the network, so the answer is no.
+        if (isTransientManifestFailure(error)) return false;
+        throw error;
+      }
       const local = await settle(getEngine());
       return settle(local.isCached(spec));
     },

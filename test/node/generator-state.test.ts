@@ -324,6 +324,17 @@ describe('cloud fallback only for the documented codes', () => {
     expect(generator.state).toBe('ready');
   });
 
+  it('keeps the local failure for a format the cloud cannot return (frames, webm)', async () => {
+    for (const format of ['frames', 'webm'] as const) {
+      const { fake, generator } = setup({ backend: 'auto', cloud: cloud() });
+      const before = proxy.requests.length;
+      const generating = generator.generate({ prompt: 'a boat', format });
+      (await fake.next('load')).reject(new KinemaError('DEVICE_LIMITS', 'too small'));
+      expect(await codeOf(generating)).toBe('DEVICE_LIMITS');
+      expect(proxy.requests.length).toBe(before);
+    }
+  });
+
   it('never falls back for a TypeError or RangeError from the engine, nor after the caller aborts', async () => {
     const { fake, generator } = setup({ backend: 'auto', cloud: cloud() });
     const before = proxy.requests.length;
