@@ -187,3 +187,24 @@ describe('fetchManifestOrCached (the page side)', () => {
     expect((await fetchManifestOrCached(URL_, { fetch: offline, baseUrl: URL_, caches: undefined }).catch((e: unknown) => e) as KinemaError).code).toBe('DOWNLOAD_FAILED');
   });
 });
+
+describe('generator.isCached() offline', () => {
+  it('is false, not an error, when the manifest cannot be fetched and nothing is cached; a 404 still rejects', async () => {
+    const { createVideoGenerator } = await import('../../src/api/generator');
+    const engineCalls: string[] = [];
+    const engine = new Proxy({}, { get: (_t, name) => async () => { engineCalls.push(String(name)); return true; } });
+    // Port 9 (discard) refuses connections here: fetch fails as it does offline.
+    const offline = createVideoGenerator({ modelBaseUrl: 'http://127.0.0.1:9/models/', backend: 'wasm', cache: 'memory', engine: engine as never });
+    expect(await offline.isCached()).toBe(false);
+    expect(engineCalls).toEqual([]);
+    await offline.dispose();
+    vi.stubGlobal('fetch', async () => new Response('', { status: 404 }));
+    try {
+      const gone = createVideoGenerator({ modelBaseUrl: 'http://127.0.0.1:9/models/', backend: 'wasm', cache: 'memory', engine: engine as never });
+      expect(((await gone.isCached().catch((e: unknown) => e)) as KinemaError).code).toBe('MODEL_NOT_FOUND');
+      await gone.dispose();
+    } finally {
+      vi.unstubAllGlobals();
+    }
+  });
+});
