@@ -21,7 +21,8 @@ async function run(page: Page): Promise<RunReply> {
     const started = performance.now();
     const marks: string[] = [];
     let lastDownload = 0;
-    window.kinemaProgress = (event) => {
+    window.kinemaProgress = (progress) => {
+      const event = progress as { type: string; component?: string }; // Omit<> of the union loses its narrowing
       const at = Math.round(performance.now() - started);
       if (event.type === 'download') lastDownload = at;
       else if (event.type === 'compile') marks.push(`compile ${event.component} @${at}`);
