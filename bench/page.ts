@@ -5,7 +5,7 @@
 import * as ort from 'onnxruntime-web';
 import { createEngine } from '../src/engine/engine';
 import type { EngineGenerateSpec, EngineLoadSpec } from '../src/contract';
-import { getOrt } from '../src/runtime/ort';
+import { loadOrt } from '../src/runtime/ort';
 import { createVideoGenerator } from '../src/index';
 
 declare global {
@@ -35,7 +35,8 @@ async function manifestFiles(): Promise<{ json: { tokenizer: { maxLength: number
 const bench = {
   /** (a) and (b): end-to-end generations and bare session.run sequences on wasm, interleaved. */
   async wasmOverhead(steps: number, rounds: number) {
-    getOrt();
+    // The bare sessions run on the same runtime build as the engine's wasm backend (onnxruntime-web/wasm).
+    const ort = await loadOrt('wasm');
     const engine = createEngine();
     await engine.load(load('wasm'));
     const { json, bytes } = await manifestFiles();

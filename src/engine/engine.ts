@@ -13,7 +13,7 @@ import { checkDeviceLimits, selectVariants, selectedFiles, unknownWordsMessage, 
 import { ProgressTracker } from '../progress';
 import type { ProgressListener } from '../progress/events';
 import { probeCapabilities, probeWebGpu, type Capabilities } from '../runtime/capabilities';
-import { getOrt, type Ort } from '../runtime/ort';
+import { loadOrt, type Ort } from '../runtime/ort';
 import { createComponentSession, ortGpuDevice, type Session } from '../runtime/sessions';
 import { loadTokenizer, type PromptTokenizer } from '../runtime/tokenizer';
 import { createScheduler, type Scheduler } from '../schedulers';
@@ -22,7 +22,7 @@ import { createGpuOps } from '../pipeline/gpu-ops';
 import { createKernels } from '../kernels';
 import { runPipeline, usesGuidance } from '../pipeline/loop';
 import type { LoopOps } from '../pipeline/ops';
-import { checkGenerateSpec, checkLoadSpec, type CachedModelInfo, type Engine, type EngineGenerateSpec, type EngineLoadInfo, type EngineLoadSpec, type GenerateResult, type LocalBackend } from '../contract';
+import { checkGenerateSpec, checkLoadSpec, checkSpecForModel, type CachedModelInfo, type Engine, type EngineGenerateSpec, type EngineLoadInfo, type EngineLoadSpec, type GenerateResult, type LocalBackend } from '../contract';
 
 export interface EnginePlatform {
   fetch: typeof fetch;
@@ -141,6 +141,9 @@ export function createEngine(platform: EnginePlatform = defaultPlatform()): Engi
       },
     });
     const files = selectedFiles(manifest, variants); // the tokenizer's files and the chosen variants'
+    // The runtime build this backend needs loads while the model downloads (settled before anything awaits it).
+    const ortReady = loadOrt(backend, spec.wasmThreads !== undefined ? { numThreads: spec.wasmThreads } : {});
+    ortReady.catch(() => undefined);
     const downloaded = await loadFiles(files, { fetch: platform.fetch, store: modelStore }, {
       signal,
       cacheKeyPrefix: modelCachePrefix(manifest.id, manifest.version),
@@ -151,7 +154,7 @@ export function createEngine(platform: EnginePlatform = defaultPlatform()): Engi
     // files could not be stored (memory fallback) a cached manifest is harmless: isCached checks files too.
     if (!resolved.fromCache) await saveManifest(modelStore, manifest, resolved.json).catch(() => undefined);
 
-    const ort = getOrt(spec.wasmThreads !== undefined ? { numThreads: spec.wasmThreads } : {});
+    const ort = await ortReady;
     const tokenizerFiles = new Map(manifest.tokenizer.files.map((file) => [file.path, downloaded.get(file.path)!]));
     const tokenizer = loadTokenizer(tokenizerFiles, manifest.tokenizer.maxLength);
     const scheduler = createScheduler(manifest.scheduler);
@@ -235,6 +238,7 @@ export function createEngine(platform: EnginePlatform = defaultPlatform()): Engi
     const started = performance.now();
     throwIfAborted(signal, 'generation');
     const { manifest } = model;
+    checkSpecForModel(spec, manifest);
     const encodeFrames = spec.format !== 'frames';
     const tracker = new ProgressTracker(onProgress, [
       { stage: 'encode-text', total: 1, weight: 0.05 },

@@ -2,7 +2,7 @@
 import { afterAll, expect, it } from 'vitest';
 import { createEngine } from '../../src/engine/engine';
 import type { Engine } from '../../src/contract';
-import { getOrt } from '../../src/runtime/ort';
+import { loadOrt } from '../../src/runtime/ort';
 import type { ProgressEvent } from '../../src/progress/events';
 import { generateSpec, loadSpec } from './support/model';
 
@@ -24,7 +24,7 @@ async function loadWith(wasmThreads: number) {
 it('sets the thread count at the first load; a count that cannot apply is a warning, not silently dropped', async () => {
   const first = await loadWith(2);
   const running = crossOriginIsolated ? 2 : 1;
-  expect(getOrt().env.wasm.numThreads).toBe(running);
+  expect((await loadOrt('wasm')).env.wasm.numThreads).toBe(running);
   if (crossOriginIsolated) expect(first.info.warnings).toEqual([]);
   else expect(first.info.warnings.join('\n')).toMatch(/wasmThreads 2 was not applied: the runtime runs 1 thread\(s\) \(threads need a cross-origin isolated page/);
   const result = await first.engine.generate(generateSpec({ prompt: 'a red circle moving right on a black background', steps: 1 }));

@@ -100,7 +100,8 @@ window.outcome = (async () => {
     const requested: string[] = [];
     try {
       const page = await browser.newPage();
-      page.on('request', (request) => requested.push(new URL(request.url()).pathname));
+      // The context sees the worker's requests too (the runtime's wasm is fetched by the worker).
+      page.context().on('request', (request) => requested.push(new URL(request.url()).pathname));
       await page.goto(server.url);
       outcome = await page.evaluate(() => (window as unknown as { outcome: Promise<Record<string, unknown>> }).outcome);
     } finally {
@@ -110,6 +111,10 @@ window.outcome = (async () => {
     expect(outcome, JSON.stringify(outcome)).toMatchObject({ ok: true, backend: 'wasm', videoType: 'video/mp4' });
     expect(outcome.videoBytes as number).toBeGreaterThan(1000);
     expect(requested.some((p) => p.endsWith('/models/kinema-micro/manifest.json'))).toBe(true);
+    // The wasm backend loads onnxruntime-web's plain wasm build, never the WebGPU (JSEP) one (issue 14).
+    const runtimeFiles = requested.filter((p) => /ort|\.wasm$/.test(p.replace(/^.*\//, '')));
+    expect(runtimeFiles.filter((p) => /ort-wasm-simd-threaded(?!\.jsep)[-\w]*\.wasm$/.test(p)), JSON.stringify(runtimeFiles)).toHaveLength(1);
+    expect(runtimeFiles.filter((p) => /jsep|webgpu/i.test(p)), JSON.stringify(runtimeFiles)).toEqual([]);
 
     const sizes = {
       packedBytes: packed.size,
