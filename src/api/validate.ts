@@ -4,8 +4,8 @@
  * needs nothing but the request; `resolveRequest` also checks it against the model's manifest limits.
  */
 import {
-  BACKEND_CHOICES, CACHE_KINDS, CLOUD_PROVIDER_NAMES, LIMITS, REQUEST_KEYS, WEIGHT_PREFERENCES, checkBoolean, checkInteger,
-  checkLimit, checkNumber, checkOneOf, checkOutputSize, checkRequestValues, show, type CacheKind, type EngineGenerateSpec,
+  BACKEND_CHOICES, CACHE_KINDS, CLOUD_PROVIDER_NAMES, LIMITS, REQUEST_KEYS, WEIGHT_PREFERENCES, checkBoolean,
+  checkLimit, checkOneOf, checkRequestValues, checkSpecForModel, show, type CacheKind, type EngineGenerateSpec,
 } from '../contract';
 import type { ModelManifest } from '../models/types';
 import type { BackendChoice, GenerateRequest, GeneratorOptions, WeightPreference } from './types';
@@ -39,48 +39,27 @@ export function randomSeed(): number {
 /** Fills defaults from the manifest and checks the request against the model's limits. */
 export function resolveRequest(request: GenerateRequest, manifest: ModelManifest, seed: () => number = randomSeed): EngineGenerateSpec {
   checkRequestShape(request);
-  const { defaults, limits } = manifest;
-  const steps = request.steps ?? defaults.steps;
-  checkInteger('steps', steps, limits.steps.min, limits.steps.max);
-  const guidanceScale = request.guidanceScale ?? defaults.guidanceScale;
-  checkNumber('guidanceScale', guidanceScale, limits.guidanceScale.min, limits.guidanceScale.max);
-  const numFrames = request.numFrames ?? defaults.numFrames;
-  if (numFrames < limits.numFrames.min || numFrames > limits.numFrames.max) {
-    throw new RangeError(`numFrames must be from ${limits.numFrames.min} to ${limits.numFrames.max} for ${manifest.id} (its temporal window); got ${numFrames}`);
-  }
-  const tc = manifest.latent.temporalCompression;
-  if (tc > 1 && (numFrames - 1) % tc !== 0) {
-    throw new RangeError(`numFrames must be 1 more than a multiple of ${tc} for ${manifest.id}; got ${numFrames}`);
-  }
-  const width = request.width ?? defaults.width;
-  const height = request.height ?? defaults.height;
-  if (!limits.sizes.some((s) => s.width === width && s.height === height)) {
-    const sizes = limits.sizes.map((s) => `${s.width}×${s.height}`).join(', ');
-    throw new RangeError(`${width}×${height} is not a size ${manifest.id} can generate; use one of ${sizes} (and outputScale to enlarge the video)`);
-  }
-  const format = request.format ?? 'mp4';
-  const outputScale = request.outputScale ?? 1;
-  checkOutputSize(width, height, outputScale);
-  if (format !== 'frames' && ((width * outputScale) % 2 !== 0 || (height * outputScale) % 2 !== 0)) {
-    throw new RangeError(`video encoders need even dimensions; ${width * outputScale}×${height * outputScale} is odd. Use an even outputScale or format 'frames'`);
-  }
-  return {
+  const { defaults } = manifest;
+  const spec: EngineGenerateSpec = {
     prompt: request.prompt,
     negativePrompt: request.negativePrompt ?? '',
     seed: request.seed ?? seed(),
-    steps,
-    guidanceScale,
-    numFrames,
+    steps: request.steps ?? defaults.steps,
+    guidanceScale: request.guidanceScale ?? defaults.guidanceScale,
+    numFrames: request.numFrames ?? defaults.numFrames,
     fps: request.fps ?? defaults.fps,
-    width,
-    height,
-    format,
-    outputScale,
+    width: request.width ?? defaults.width,
+    height: request.height ?? defaults.height,
+    format: request.format ?? 'mp4',
+    outputScale: request.outputScale ?? 1,
     outputFilter: request.outputFilter ?? 'nearest',
     previewEvery: request.previewEvery ?? 0,
     returnFrames: request.returnFrames ?? false,
     watermark: request.watermark ?? false,
   };
+  // The model narrows the table; the engine runs the same check against the manifest it loaded.
+  checkSpecForModel(spec, manifest);
+  return spec;
 }
 
 export interface ResolvedOptions {

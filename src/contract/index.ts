@@ -8,3 +8,4 @@ export type * from './engine';
 export * from './limits';
 export * from './check';
 export * from './request';
+export * from './model-limits';

@@ -2,8 +2,8 @@
 // (the engine's spec check, the encoder, the cloud adapters and the cloud fallback's request, the CLI's
 // flags), and every value it refuses is refused at the API with the same message those layers give.
 import { describe, expect, it, vi } from 'vitest';
-import { checkRequestShape, randomSeed, resolveOptions } from '../../src/api/validate';
-import { LIMITS, MAX_OUTPUT_SIDE, TEXT_LIMITS, checkGenerateSpec, checkLoadSpec, type EngineGenerateSpec, type EngineLoadSpec, type NumberLimit } from '../../src/contract';
+import { checkRequestShape, randomSeed, resolveOptions, resolveRequest } from '../../src/api/validate';
+import { LIMITS, MAX_OUTPUT_SIDE, TEXT_LIMITS, checkGenerateSpec, checkLoadSpec, checkSpecForModel, type EngineGenerateSpec, type EngineLoadSpec, type NumberLimit } from '../../src/contract';
 import { createDashScopeAdapter } from '../../src/cloud/dashscope';
 import { checkCommonRequest } from '../../src/cloud/validate';
 import type { CloudRequest } from '../../src/cloud/types';
@@ -11,6 +11,7 @@ import { resolveClipEncoderOptions } from '../../src/encode/options';
 import type { ClipEncoderOptions } from '../../src/encode/types';
 import { parseGenerateArgs, UsageError } from '../../src/node/args';
 import { requestFrom } from '../../src/widget/options';
+import type { ModelManifest } from '../../src/models/types';
 
 // The cloud fallback: capture the request generateWithCloud builds and put it through the real adapter.
 const sent: CloudRequest[] = [];
@@ -186,5 +187,27 @@ describe('the limits table', () => {
   it('gives the widget\'s form fields the API\'s messages', () => {
     expect(thrown(() => requestFrom({ prompt: 'ok', steps: 'many' }))?.message).toBe('steps: steps must be an integer from 1 to 1000; got "many"');
     expect(thrown(() => requestFrom({ prompt: 'ok', seed: '2147483648' }))?.message).toBe('seed: seed must be an integer from 0 to 2147483647; got 2147483648');
+  });
+
+  it('checks a model\'s narrower limits with one function at the API and at the engine', () => {
+    const model = {
+      id: 'micro',
+      defaults: { steps: 8, guidanceScale: 4, numFrames: 9, fps: 8, width: 32, height: 32 },
+      limits: { steps: { min: 1, max: 50 }, guidanceScale: { min: 0, max: 20 }, numFrames: { min: 5, max: 17 }, sizes: [{ width: 32, height: 32 }, { width: 33, height: 32 }] },
+      latent: { temporalCompression: 4 },
+    } as unknown as ModelManifest;
+    const full = { ...spec, numFrames: 9 };
+    const cases: Partial<EngineGenerateSpec>[] = [
+      { steps: 51 }, { guidanceScale: 20.5 }, { numFrames: 21 }, { numFrames: 10 }, { width: 64, height: 64 }, { width: 33 }, { width: 33, format: 'webm' },
+    ];
+    for (const patch of cases) {
+      const api = thrown(() => resolveRequest({ prompt: 'ok', numFrames: 9, ...patch } as never, model, () => 1));
+      expect(api, JSON.stringify(patch)).not.toBeNull();
+      expect(thrown(() => checkSpecForModel({ ...full, ...patch }, model))).toEqual(api);
+    }
+    for (const patch of [{}, { steps: 50 }, { numFrames: 17 }, { width: 33, format: 'frames' as const }, { width: 33, outputScale: 2 }]) {
+      expect(thrown(() => resolveRequest({ prompt: 'ok', numFrames: 9, ...patch }, model, () => 1))).toBeNull();
+      expect(thrown(() => checkSpecForModel({ ...full, ...patch }, model))).toBeNull();
+    }
   });
 });
