@@ -77,9 +77,13 @@ describe('the worker client releases what a call attached', () => {
     expect(opened.filter((port) => !closed.has(port))).toHaveLength(0);
   });
 
-  it('moves returned frames across the worker intact', async () => {
-    const spec = generateSpec({ prompt: 'a green triangle moving up on a white background', steps: 2, seed: 7 });
-    const [a, b] = [await engine.generate(spec), await engine.generate(spec)];
+  it('moves returned frames and preview pixels across the worker intact', async () => {
+    const spec = generateSpec({ prompt: 'a green triangle moving up on a white background', steps: 2, seed: 7, previewEvery: 1 });
+    const previews: Uint8Array[] = [];
+    const onProgress = (e: ProgressEvent) => { if (e.type === 'preview') previews.push(e.rgba); };
+    const [a, b] = [await engine.generate(spec, onProgress), await engine.generate(spec)];
+    expect(previews.length).toBeGreaterThanOrEqual(1);
+    for (const rgba of previews) expect(rgba.byteLength).toBe(8 * 32 * 32 * 4);
     expect(a.frames).toHaveLength(8);
     for (const frame of a.frames!) {
       expect(frame.byteLength).toBe(32 * 32 * 4);
