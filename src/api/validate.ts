@@ -4,13 +4,13 @@
  * needs nothing but the request; `resolveRequest` also checks it against the model's manifest limits.
  */
 import {
-  BACKEND_CHOICES, CACHE_KINDS, CLOUD_PROVIDER_NAMES, LIMITS, REQUEST_KEYS, WEIGHT_PREFERENCES, checkBoolean,
+  BACKEND_CHOICES, CACHE_KINDS, CLOUD_PROVIDER_NAMES, LIMITS, REQUEST_KEYS, TEXT_LIMITS, WEIGHT_PREFERENCES, checkBoolean,
   checkLimit, checkOneOf, checkRequestValues, checkSpecForModel, show, type CacheKind, type EngineGenerateSpec,
 } from '../contract';
 import type { ModelManifest } from '../models/types';
 import type { BackendChoice, GenerateRequest, GeneratorOptions, WeightPreference } from './types';
 
-export const MAX_PROMPT_LENGTH = 2000;
+export const MAX_PROMPT_LENGTH = TEXT_LIMITS.prompt.maxChars;
 export const MAX_SEED = LIMITS.seed.max;
 export const MAX_OUTPUT_SCALE = LIMITS.outputScale.max;
 const KNOWN_KEYS = new Set(REQUEST_KEYS);
