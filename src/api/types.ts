@@ -20,7 +20,7 @@ export interface CloudOptions {
   proxyToken?: string;
   /** Provider model id, e.g. 'wan2.2-t2v-plus' or 'wan2.2'; the provider's default when absent. */
   model?: string;
-  /** Overall bound on one cloud generation, in ms (default 10 minutes). */
+  /** Overall bound on one cloud generation, in ms: 1000 to 3600000 (default 10 minutes). */
   timeoutMs?: number;
 }
 
