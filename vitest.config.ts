@@ -56,7 +56,8 @@ export default defineConfig({
             headless: true,
             screenshotFailures: false,
             provider: playwright({
-              launchOptions: { executablePath: findChromium(), args: [...CHROMIUM_ARGS] },
+              // --expose-gc and precise memory info: the soak test reads the heap after a full GC.
+              launchOptions: { executablePath: findChromium(), args: [...CHROMIUM_ARGS, '--js-flags=--expose-gc', '--enable-precise-memory-info'] },
             }),
             instances: [{ browser: 'chromium' }],
           },
