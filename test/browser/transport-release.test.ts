@@ -91,4 +91,18 @@ describe('the worker client releases what a call attached', () => {
     }
     expect(b.frames).toEqual(a.frames);
   });
+
+  it('transfers them: the worker\'s own frame and preview buffers are detached after the call', async () => {
+    const probe = connectWorkerEngine(new Worker(new URL('./fixtures/transfer-probe.worker.ts', import.meta.url), { type: 'module' }));
+    try {
+      const previews: Uint8Array[] = [];
+      const result = await probe.generate(generateSpec({ prompt: 'x' }), (e) => { if (e.type === 'preview') previews.push(e.rgba); });
+      expect(result.frames!.map((f) => [...new Set(f)])).toEqual([[1], [2]]);
+      expect(previews.map((p) => [...new Set(p)])).toEqual([[200]]);
+      const { detachedHere } = (await probe.capabilities()) as unknown as { detachedHere: boolean[] };
+      expect(detachedHere).toEqual([true, true, true]);
+    } finally {
+      await probe.dispose();
+    }
+  });
 });
