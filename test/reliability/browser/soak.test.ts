@@ -51,7 +51,8 @@ describe('soak', () => {
     const growth = (a?: number, b?: number) => (a && b ? (b - a) / a : undefined);
     const pct = (g?: number) => (g === undefined ? 'unavailable' : `${(g * 100).toFixed(2)} %`);
     console.log(`soak (wasm, 50 generations): page heap ${heap[10]} → ${heap[50]} bytes (${pct(growth(heap[10], heap[50]))}); `
-      + `measureUserAgentSpecificMemory ${ua[10] ?? 'unavailable'} → ${ua[50] ?? 'unavailable'} bytes (${pct(growth(ua[10], ua[50]))})`);
+      + `measureUserAgentSpecificMemory ${ua[10] ?? 'unavailable'} → ${ua[50] ?? 'unavailable'} bytes (${pct(growth(ua[10], ua[50]))}; `
+      + `crossOriginIsolated ${String(crossOriginIsolated)}, API ${'measureUserAgentSpecificMemory' in performance ? 'present' : 'absent'})`);
     expect(heap[10], 'performance.memory is available in Chromium').toBeGreaterThan(0);
     expect(growth(heap[10], heap[50])!).toBeLessThan(0.05);
     const uaGrowth = growth(ua[10], ua[50]);
