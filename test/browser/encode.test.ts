@@ -345,7 +345,7 @@ describe('failures and lifecycle', () => {
     const probe = async () => { probed = true; return { mp4: [], webm: [] }; };
     const call = (patch: Partial<ClipEncoderOptions>) => () =>
       createClipEncoder({ format: 'mp4', width: 64, height: 64, fps: 8, numFrames: 8, metadata: METADATA, probe, ...patch });
-    expect(call({ width: 33 })).toThrow(new RangeError("width must be even for H.264 (got 33); use outputScale or an even width, or format: 'webm'"));
+    expect(call({ width: 33 })).toThrow(new RangeError("width must be even for H.264; got 33. Use outputScale or an even width, or format: 'webm'"));
     expect(call({ numFrames: 0 })).toThrow(RangeError);
     expect(call({ fps: -1 })).toThrow(RangeError);
     expect(call({ metadata: { ...METADATA, seed: Number.NaN } })).toThrow(RangeError);
