@@ -33,12 +33,39 @@ async function manifestFiles(): Promise<{ json: { tokenizer: { maxLength: number
 }
 
 const bench = {
-  /** (a) and (b): end-to-end generations and bare session.run sequences on wasm, interleaved. */
+  /** What the header of BENCHMARKS.md says about this run, read from the page rather than written down. */
+  async describe() {
+    const gpu = (navigator as Navigator & { gpu?: GPU }).gpu;
+    const adapter = gpu ? await gpu.requestAdapter() : null;
+    const info = adapter?.info;
+    const { json } = await manifestFiles();
+    const fp32Bytes = Object.values(json.components).reduce((sum, component) => {
+      const files = component.variants.find((v) => v.dtype === 'fp32')!.files as { bytes?: number }[];
+      return sum + files.reduce((s, f) => s + (f.bytes ?? 0), 0);
+    }, 0);
+    const defaults = (json as unknown as { defaults: { width: number; height: number; numFrames: number } }).defaults;
+    return {
+      adapter: info ? `${info.architecture || info.vendor || 'unknown'}${adapter!.info.isFallbackAdapter ? ', a fallback (software) adapter' : ''}` : 'none',
+      fallbackAdapter: Boolean(info?.isFallbackAdapter),
+      model: `${(json as unknown as { id: string }).id} ${(json as unknown as { version: string }).version}`,
+      fp32Bytes,
+      width: defaults.width,
+      height: defaults.height,
+      numFrames: defaults.numFrames,
+    };
+  },
+
+  /**
+   * (a) and (b): end-to-end generations through the public API and its worker (frames out) and bare
+   * session.run sequences on wasm in this page, interleaved, with the same thread count on both sides.
+   */
   async wasmOverhead(steps: number, rounds: number) {
     // The bare sessions run on the same runtime build as the engine's wasm backend (onnxruntime-web/wasm).
     const ort = await loadOrt('wasm');
-    const engine = createEngine();
-    await engine.load(load('wasm'));
+    const threads = ort.env.wasm.numThreads || 1;
+    const generator = createVideoGenerator({ model: manifestUrl, backend: 'wasm', cache: 'memory', weights: 'fp32', wasmThreads: threads });
+    await generator.load();
+    const request = (seed: number) => ({ prompt: 'a red circle moving right on a black background', seed, steps, guidanceScale: 4, numFrames: 8, format: 'frames' as const });
     const { json, bytes } = await manifestFiles();
     const graph = (name: string) => json.components[name]!.variants.find((v) => v.dtype === 'fp32')!.files[0]!.path;
     const sessions = {
@@ -64,17 +91,17 @@ const bench = {
       return total;
     }
     await bare();
-    await engine.generate(spec(steps));
+    await generator.generate(request(0));
     const e2e: number[] = [];
     const bareRuns: number[] = [];
     for (let r = 0; r < rounds; r++) {
       const t = performance.now();
-      await engine.generate(spec(steps, { seed: r }));
+      await generator.generate(request(r + 1));
       e2e.push(performance.now() - t);
       bareRuns.push(await bare());
     }
-    await engine.dispose();
-    return { e2e, bare: bareRuns, threads: ort.env.wasm.numThreads };
+    await generator.dispose();
+    return { e2e, bare: bareRuns, threads };
   },
 
   /** (c): time per denoising step on each backend (few steps on WebGPU: SwiftShader is slow). */
@@ -119,10 +146,10 @@ const bench = {
     const generator = createVideoGenerator({ model: manifestUrl, backend: 'wasm', cache: 'memory' });
     await generator.load();
     await generator.generate({ prompt: 'a red circle moving right on a black background', steps, outputScale: 8 });
-    const rows: { totalMs: number; encodeMs: number; firstPreviewMs: number; previewEvery: number }[] = [];
+    const rows: { totalMs: number; encodeMs: number; firstPreviewMs: number; previewEvery: number; codec: string | null; width: number; height: number }[] = [];
     for (let r = 0; r < rounds; r++) {
       const result = await generator.generate({ prompt: 'a red circle moving right on a black background', seed: r, steps, outputScale: 8, previewEvery: 2 });
-      rows.push({ totalMs: result.timings.totalMs, encodeMs: result.timings.encodeMs, firstPreviewMs: result.timings.firstPreviewMs ?? NaN, previewEvery: 2 });
+      rows.push({ totalMs: result.timings.totalMs, encodeMs: result.timings.encodeMs, firstPreviewMs: result.timings.firstPreviewMs ?? NaN, previewEvery: 2, codec: result.codec, width: result.width, height: result.height });
     }
     await generator.dispose();
     return rows;

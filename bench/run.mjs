@@ -4,7 +4,7 @@
 // read the ratios, not the milliseconds, and never gate a test on them.
 import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createServer } from 'vite';
@@ -35,7 +35,9 @@ const run = (name, ...args) => page.evaluate(([n, a]) => window.bench[n](...a), 
 
 say(`# kinema benchmarks`);
 say();
-say(`Command: \`npm run bench${quick ? ' -- --quick' : ''}\` · ${new Date().toISOString().slice(0, 10)} · ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'} · Chromium headless, WebGPU on SwiftShader (no GPU) · kinema-micro fp32, ${STEPS} steps with CFG, 8 frames at 32×32 · medians of ${ROUNDS} interleaved rounds.`);
+const about = await run('describe');
+const load1 = loadavg()[0];
+say(`Command: \`npm run bench${quick ? ' -- --quick' : ''}\` · ${new Date().toISOString().slice(0, 10)} · ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'} (load average ${load1.toFixed(2)} at the start) · Chromium ${browser.version()} headless, WebGPU adapter: ${about.adapter} · ${about.model} fp32, ${STEPS} steps with CFG, ${about.numFrames} frames at ${about.width}×${about.height} · medians of ${ROUNDS} interleaved rounds.`);
 say();
 
 // (a) engine overhead over bare session.run, and (b) against PyTorch, interleaved round by round.
@@ -53,7 +55,7 @@ for (let r = 0; r < ROUNDS; r++) {
 }
 const e2e = median(wasmRounds.flatMap((r) => r.e2e));
 const bare = median(wasmRounds.flatMap((r) => r.bare));
-say(`## (a) End-to-end generation ÷ bare session.run (wasm, ${wasmRounds[0].threads} thread${wasmRounds[0].threads > 1 ? 's' : ''})`);
+say(`## (a) End-to-end generation through the public API and its worker ÷ bare session.run in the page (wasm, ${wasmRounds[0].threads} thread${wasmRounds[0].threads > 1 ? 's' : ''})`);
 say(`- generate (frames out): ${ms(e2e)}; the same ${STEPS + 2} session.run calls alone: ${ms(bare)}`);
 say(`- **ratio ${(e2e / bare).toFixed(3)}** (target ≤ 1.10)`);
 say();
@@ -71,7 +73,7 @@ say();
 const steps = await run('stepTimes', 2);
 const perStep = { wasm: median(steps.wasm), webgpu: median(steps.webgpu) };
 say(`## (c) WebGPU vs wasm, time per denoising step`);
-say(`- wasm ${ms(perStep.wasm)}, WebGPU (SwiftShader, a CPU rasterizer) ${ms(perStep.webgpu)}: **WebGPU ÷ wasm ${(perStep.webgpu / perStep.wasm).toFixed(1)}** (reported; on this GPU-less machine WebGPU is emulated, so 'auto' picks wasm)`);
+say(`- wasm ${ms(perStep.wasm)}, WebGPU (${about.adapter}) ${ms(perStep.webgpu)}: **WebGPU ÷ wasm ${(perStep.webgpu / perStep.wasm).toFixed(1)}**${about.fallbackAdapter ? " (reported; a fallback adapter is emulated on the CPU, so 'auto' picks wasm)" : ' (reported)'}`);
 say();
 
 const loads = await run('coldWarmLoad', ROUNDS);
@@ -83,7 +85,7 @@ const cdp = await page.context().newCDPSession(page);
 await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 20, downloadThroughput: 12.5e6, uploadThroughput: 12.5e6 });
 const slow = await run('coldWarmLoad', ROUNDS);
 await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
-say(`## (d) Warm (Cache API) load ÷ cold load, wasm (fp32 files, ${(11.1).toFixed(1)} MB)`);
+say(`## (d) Warm (Cache API) load ÷ cold load, wasm (fp32 files, ${(about.fp32Bytes / 1e6).toFixed(1)} MB)`);
 say(`- model served from localhost: cold ${ms(cold)}, warm ${ms(warm)}: **ratio ${(warm / cold).toFixed(3)}** (target ≤ 0.2)`);
 say(`- over an emulated 100 Mbit/s, 20 ms link: cold ${ms(median(slow.cold))}, warm ${ms(median(slow.warm))}: **ratio ${(median(slow.warm) / median(slow.cold)).toFixed(3)}**`);
 say(`- a warm load still creates the three onnxruntime sessions; that, not reading the cache, is most of it`);
@@ -92,7 +94,7 @@ say();
 const enc = await run('encodeAndPreview', STEPS, ROUNDS);
 const encodeShare = median(enc.map((r) => r.encodeMs / r.totalMs));
 const previewShare = median(enc.map((r) => r.firstPreviewMs / r.totalMs));
-say(`## Encoding and previews (through the public API and its worker, MP4 H.264 at 256×256)`);
+say(`## Encoding and previews (through the public API and its worker, MP4 ${enc[0].codec} at ${enc[0].width}×${enc[0].height})`);
 say(`- encode + mux: ${ms(median(enc.map((r) => r.encodeMs)))} of ${ms(median(enc.map((r) => r.totalMs)))}: **${(encodeShare * 100).toFixed(1)} %** of total (target ≤ 5 %)`);
 say(`- first preview (every 2 steps) after ${ms(median(enc.map((r) => r.firstPreviewMs)))}: **${(previewShare * 100).toFixed(1)} %** of total (target ≤ 25 %)`);
 
