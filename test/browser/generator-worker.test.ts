@@ -133,10 +133,10 @@ describe('createVideoGenerator with its worker', () => {
     const engine = connectWorkerEngine(defaultWorker());
     const pending = engine.load(loadSpec('wasm'));
     setTimeout(() => engine.terminate(), 50);
-    const started = performance.now();
+    // A terminated worker never answers, so without the client's own death handling this would wait
+    // until the test times out; judged by outcome, not by a wall-clock bound a loaded machine could miss.
     const error = await pending.then(() => null, (e: unknown) => e);
     expect((error as KinemaError).code).toBe('WORKER_CRASHED');
-    expect(performance.now() - started).toBeLessThan(2000);
 
     const crashing = new Worker(URL.createObjectURL(new Blob(['throw new Error("boom at start")'], { type: 'text/javascript' })), { type: 'module' });
     const crashed = connectWorkerEngine(crashing);

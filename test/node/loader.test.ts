@@ -412,10 +412,10 @@ describe('loadFiles: abort', () => {
       stallAfter: (url) => (url.endsWith('b.onnx') ? 2048 : undefined),
       onChunk: (url, sent) => { if (url.endsWith('b.onnx') && sent >= 2048) setTimeout(() => controller.abort(), 5); },
     });
-    const started = Date.now();
+    // b.onnx's body stalls for good, so a load that ignored the abort would never settle (the test's
+    // timeout fails it): no wall-clock bound needed.
     const error = await rejectionOf(t.run({ signal: controller.signal }));
     expect(error.code).toBe('ABORTED');
-    expect(Date.now() - started).toBeLessThan(2000);
     expect((t.store as RecordingStore).puts).toEqual([`${PREFIX}${t.files[0]!.sha256}.1000/a.onnx`]);
     expectProgressInvariants(t.events, 6000, false);
   }, 5000);
