@@ -17,6 +17,8 @@ const here = dirname(fileURLToPath(import.meta.url));
 class CliError extends Error {}
 
 const CLI_PAGE = 'dist/demo/cli.html';
+/** Where a converted model on disk (`--model <folder>`) appears on the loopback server. */
+const LOCAL_MODEL_PREFIX = 'local-model/';
 
 /** playwright-core is an optional peer dependency: only this command needs it, so say how to get it. */
 export async function loadPlaywright(load: () => Promise<typeof import('playwright-core')> = () => import('playwright-core')): Promise<typeof import('playwright-core')> {
@@ -48,7 +50,10 @@ export async function runGenerate(args: GenerateArgs, io = { stdout: process.std
     throw new CliError((error as Error).message);
   }
   const { chromium } = await loadPlaywright();
-  const server = await serveStatic(packageRoot);
+  const server = await serveStatic(packageRoot, args.localModel ? { mounts: { [LOCAL_MODEL_PREFIX]: args.localModel.folder } } : {});
+  const options = args.localModel
+    ? { ...args.options, model: new URL(`${LOCAL_MODEL_PREFIX}${encodeURIComponent(args.localModel.manifest)}`, server.url).href }
+    : args.options;
   const browser = await chromium.launch({ executablePath, args: [...CHROMIUM_ARGS], headless: true }).catch((error: Error) => {
     throw new CliError(`could not start the browser at ${executablePath}: ${error.message.split('\n')[0]}`);
   });
@@ -62,7 +67,7 @@ export async function runGenerate(args: GenerateArgs, io = { stdout: process.std
     await page.waitForFunction(() => window.kinemaReady === true, null, { timeout: 30_000 }).catch(() => {
       throw new CliError(`the kinema page did not start${pageErrors.length ? `: ${pageErrors[0]}` : ''}`);
     });
-    const outcome = (await page.evaluate(([options, request]) => window.kinemaRun(options, request), [{ modelBaseUrl: new URL('public/models/', server.url).href, ...args.options }, args.request] as const)) as PageOutcome;
+    const outcome = (await page.evaluate(([options, request]) => window.kinemaRun(options, request), [{ modelBaseUrl: new URL('public/models/', server.url).href, ...options }, args.request] as const)) as PageOutcome;
     bar.finish();
     if (!outcome.ok || !outcome.result) {
       const e = outcome.error!;

@@ -18,8 +18,15 @@ export interface StaticServer {
   close(): Promise<void>;
 }
 
-export async function serveStatic(rootDir: string, { host = '127.0.0.1', port = 0 } = {}): Promise<StaticServer> {
-  const root = resolve(rootDir);
+export interface StaticServerOptions {
+  host?: string;
+  port?: number;
+  /** URL prefix (e.g. 'local-model/') → another folder served under it (a converted model for `generate --model`). */
+  mounts?: Readonly<Record<string, string>>;
+}
+
+export async function serveStatic(rootDir: string, { host = '127.0.0.1', port = 0, mounts = {} }: StaticServerOptions = {}): Promise<StaticServer> {
+  const folders = Object.entries(mounts).map(([prefix, dir]) => [`/${prefix.replace(/^\/+|\/+$/g, '')}/`, resolve(dir)] as const);
   const server: Server = createServer(async (req, res) => {
     res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
     res.setHeader('Cross-Origin-Embedder-Policy', 'require-corp');
@@ -35,6 +42,9 @@ export async function serveStatic(rootDir: string, { host = '127.0.0.1', port = 
       res.writeHead(400).end();
       return;
     }
+    const mount = folders.find(([prefix]) => pathname.startsWith(prefix));
+    const root = mount ? mount[1] : resolve(rootDir);
+    if (mount) pathname = pathname.slice(mount[0].length - 1);
     const file = normalize(join(root, pathname.endsWith('/') ? `${pathname}index.html` : pathname));
     if (file !== root && !file.startsWith(root + sep)) {
       res.writeHead(403).end();
