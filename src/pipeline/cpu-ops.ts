@@ -21,26 +21,40 @@ const asCpu = (tensor: Tensor): CpuTensor => {
 };
 
 export function createCpuOps(ort: Ort): LoopOps {
+  async function runOutputs(session: Session, feeds: Record<string, Tensor | CpuFeed>, outputNames: readonly string[]): Promise<Record<string, Tensor>> {
+    const ortFeeds: Record<string, InstanceType<Ort['Tensor']>> = {};
+    for (const [name, value] of Object.entries(feeds)) {
+      ortFeeds[name] = isCpuFeed(value)
+        ? new ort.Tensor(value.type, value.data, [...value.dims])
+        : new ort.Tensor('float32', asCpu(value).data, [...value.dims]);
+    }
+    let outputs: Awaited<ReturnType<Session['run']>>;
+    try {
+      outputs = await session.run(ortFeeds, [...outputNames]);
+    } catch (error) {
+      const message = (error as Error)?.message ?? String(error);
+      throw new KinemaError(isOutOfMemory(message) ? 'OUT_OF_MEMORY' : 'BACKEND_FAILED', `onnxruntime (wasm) failed: ${message}`, { cause: error });
+    }
+    const result: Record<string, Tensor> = {};
+    for (const name of outputNames) {
+      const out = outputs[name]!;
+      result[name] = new CpuTensor(out.data as Float32Array, out.dims);
+    }
+    return result;
+  }
+
   return {
     backend: 'wasm',
     readbacks: 0,
 
     async run(session: Session, feeds: Record<string, Tensor | CpuFeed>, outputName: string): Promise<Tensor> {
-      const ortFeeds: Record<string, InstanceType<Ort['Tensor']>> = {};
-      for (const [name, value] of Object.entries(feeds)) {
-        ortFeeds[name] = isCpuFeed(value)
-          ? new ort.Tensor(value.type, value.data, [...value.dims])
-          : new ort.Tensor('float32', asCpu(value).data, [...value.dims]);
-      }
-      let outputs: Awaited<ReturnType<Session['run']>>;
-      try {
-        outputs = await session.run(ortFeeds, [outputName]);
-      } catch (error) {
-        const message = (error as Error)?.message ?? String(error);
-        throw new KinemaError(isOutOfMemory(message) ? 'OUT_OF_MEMORY' : 'BACKEND_FAILED', `onnxruntime (wasm) failed: ${message}`, { cause: error });
-      }
-      const out = outputs[outputName]!;
-      return new CpuTensor(out.data as Float32Array, out.dims);
+      return (await runOutputs(session, feeds, [outputName]))[outputName]!;
+    },
+
+    runOutputs,
+
+    async read(tensor) {
+      return Float32Array.from(asCpu(tensor).data);
     },
 
     noise(dims, seed) {

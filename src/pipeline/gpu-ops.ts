@@ -64,6 +64,31 @@ export function createGpuOps(ort: Ort, device: GPUDevice, kernels: Kernels): Loo
     kernels.submit(encoder);
   };
 
+  async function runOutputs(session: Session, feeds: Record<string, Tensor | CpuFeed>, outputNames: readonly string[]): Promise<Record<string, Tensor>> {
+    checkDevice();
+    const ortFeeds: Record<string, OrtTensor> = {};
+    for (const [name, value] of Object.entries(feeds)) {
+      ortFeeds[name] = isCpuFeed(value)
+        ? new ort.Tensor(value.type, value.data, [...value.dims])
+        : ort.Tensor.fromGpuBuffer(asGpu(value).buffer, { dataType: 'float32', dims: [...value.dims] });
+    }
+    let outputs: Awaited<ReturnType<Session['run']>>;
+    try {
+      outputs = await session.run(ortFeeds, [...outputNames]);
+    } catch (error) {
+      checkDevice();
+      const message = (error as Error).message ?? String(error);
+      throw new KinemaError(isOutOfMemory(message) ? 'OUT_OF_MEMORY' : 'BACKEND_FAILED', `onnxruntime (webgpu) failed: ${message}`, { cause: error });
+    }
+    const result: Record<string, Tensor> = {};
+    for (const name of outputNames) {
+      const out = outputs[name]!;
+      if (out.location !== 'gpu-buffer') throw new KinemaError('INTERNAL', `expected ${name} on the GPU, got it in ${out.location}`);
+      result[name] = new GpuTensor(out.gpuBuffer as GPUBuffer, out.dims, out);
+    }
+    return result;
+  }
+
   return {
     backend: 'webgpu',
     get readbacks() {
@@ -71,24 +96,28 @@ export function createGpuOps(ort: Ort, device: GPUDevice, kernels: Kernels): Loo
     },
 
     async run(session: Session, feeds: Record<string, Tensor | CpuFeed>, outputName: string): Promise<Tensor> {
-      checkDevice();
-      const ortFeeds: Record<string, OrtTensor> = {};
-      for (const [name, value] of Object.entries(feeds)) {
-        ortFeeds[name] = isCpuFeed(value)
-          ? new ort.Tensor(value.type, value.data, [...value.dims])
-          : ort.Tensor.fromGpuBuffer(asGpu(value).buffer, { dataType: 'float32', dims: [...value.dims] });
-      }
-      let outputs: Awaited<ReturnType<Session['run']>>;
+      return (await runOutputs(session, feeds, [outputName]))[outputName]!;
+    },
+
+    runOutputs,
+
+    async read(tensor) {
+      const src = asGpu(tensor);
+      const bytes = src.length * 4;
+      const staging = device.createBuffer({ size: Math.max(4, bytes), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+      submit((encoder) => encoder.copyBufferToBuffer(src.buffer, 0, staging, 0, bytes));
+      readbacks++;
       try {
-        outputs = await session.run(ortFeeds, [outputName]);
+        await staging.mapAsync(GPUMapMode.READ);
+        const values = new Float32Array(staging.getMappedRange(0, bytes).slice(0));
+        staging.unmap();
+        return values;
       } catch (error) {
         checkDevice();
-        const message = (error as Error).message ?? String(error);
-        throw new KinemaError(isOutOfMemory(message) ? 'OUT_OF_MEMORY' : 'BACKEND_FAILED', `onnxruntime (webgpu) failed: ${message}`, { cause: error });
+        throw new KinemaError('BACKEND_FAILED', `reading a tensor from the GPU failed: ${(error as Error).message}`, { cause: error });
+      } finally {
+        staging.destroy();
       }
-      const out = outputs[outputName]!;
-      if (out.location !== 'gpu-buffer') throw new KinemaError('INTERNAL', `expected ${outputName} on the GPU, got it in ${out.location}`);
-      return new GpuTensor(out.gpuBuffer as GPUBuffer, out.dims, out);
     },
 
     noise(dims, seed) {

@@ -22,6 +22,10 @@ export interface LoopOps {
   readonly backend: 'webgpu' | 'wasm';
   /** Runs a session; inputs may be our tensors or CPU arrays; outputs stay where the backend keeps them. */
   run(session: Session, feeds: Record<string, Tensor | CpuFeed>, outputName: string): Promise<Tensor>;
+  /** `run` for several outputs of one session run (a graph chain's shards, a streaming decoder's frames and memories). */
+  runOutputs(session: Session, feeds: Record<string, Tensor | CpuFeed>, outputNames: readonly string[]): Promise<Record<string, Tensor>>;
+  /** The tensor's values on the CPU (one read-back on WebGPU): for component runs and tests, never inside the loop. */
+  read(tensor: Tensor): Promise<Float32Array>;
   /** Seeded N(0,1) latents of the given shape. */
   noise(dims: readonly number[], seed: number): Tensor;
   /** A tensor holding the given values (caller-supplied initial latents). */

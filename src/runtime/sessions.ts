@@ -1,7 +1,7 @@
 /**
- * onnxruntime sessions for a model's three components: created one at a time (on WebGPU each
+ * onnxruntime sessions, one per graph of a model's components: created one at a time (on WebGPU each
  * creation compiles shaders, and one at a time keeps peak memory down), outputs left on the GPU
- * when the backend is WebGPU, released in the manifest's declared order.
+ * when the backend is WebGPU. A component's graphs run in sequence as a chain (chain.ts).
  */
 import { KinemaError } from '../errors';
 import type { ComponentName } from '../progress/events';
@@ -30,7 +30,8 @@ export function isOutOfMemory(message: string): boolean {
   return /out of memory|bad_alloc|fail(?:ed)? to allocate|allocation failed|\bOOM\b/i.test(message);
 }
 
-export async function createComponentSession(ort: Ort, backend: LocalBackend, component: ComponentName, files: ComponentFiles): Promise<Session> {
+/** `graph` names one graph of a component made of several (shards), for the error message. */
+export async function createComponentSession(ort: Ort, backend: LocalBackend, component: ComponentName, files: ComponentFiles, graph?: string): Promise<Session> {
   const options: Parameters<Ort['InferenceSession']['create']>[1] = {
     executionProviders: [backend],
     graphOptimizationLevel: 'all',
@@ -43,7 +44,8 @@ export async function createComponentSession(ort: Ort, backend: LocalBackend, co
   } catch (error) {
     const message = (error as Error)?.message ?? String(error);
     const code = isOutOfMemory(message) ? 'OUT_OF_MEMORY' : 'BACKEND_FAILED';
-    throw new KinemaError(code, `onnxruntime could not create the ${component} session on ${backend}: ${message}`, { cause: error, details: { component, backend } });
+    const what = graph !== undefined ? `the ${component} graph "${graph}"` : `the ${component} session`;
+    throw new KinemaError(code, `onnxruntime could not create ${what} on ${backend}: ${message}`, { cause: error, details: { component, backend, ...(graph !== undefined ? { graph } : {}) } });
   }
 }
 
