@@ -145,9 +145,13 @@ class TGrow(nn.Module):
         self.stride = stride
         self.conv = nn.Conv2d(channels, channels * stride, 1, bias=False)
 
-    def forward(self, x):
+    def forward(self, x, frames: Optional[int] = None):
+        # `frames` (the input's frame count, a Python int) keeps the exported graph's frame axis static.
         y = self.conv(x)
-        return y.reshape(-1, self.channels, y.shape[2], y.shape[3])
+        if self.stride == 1:
+            return y
+        n = x.shape[0] if frames is None else frames
+        return y.reshape(n * self.stride, self.channels, y.shape[2], y.shape[3])
 
 
 class TPool(nn.Module):
@@ -224,24 +228,28 @@ class TAEHVDecoder(nn.Module):
 
     def step(self, latent: torch.Tensor, mems: Sequence[torch.Tensor]) -> Tuple[torch.Tensor, List[torch.Tensor]]:
         """One latent frame [1, L, H, W] + memories -> (frames [4, 3, 8H, 8W] in [0, 1], new memories)."""
-        if latent.dim() != 4 or latent.shape[0] != 1:
+        if not torch.onnx.is_in_onnx_export() and (latent.dim() != 4 or latent.shape[0] != 1):
             raise ValueError(f'`latent` must have shape [1, {self.config["latent_channels"]}, H, W]; got {list(latent.shape)}')
         if len(mems) != len(self.memory_specs):
             raise ValueError(f'`mems` must hold {len(self.memory_specs)} tensors; got {len(mems)}')
         x = latent
         new_mems: List[torch.Tensor] = []
         k = 0
+        frames = 1  # frames of this step at the current level
         for block in self.decoder:
             if isinstance(block, MemBlock):
-                frames = self.memory_specs[k]['frames']
                 if frames == 1:
                     past = mems[k]
+                    new_mems.append(x)
                 else:
                     # The frames of this step in order: each one's past is the one before it.
                     past = torch.cat([mems[k], x[:frames - 1]], 0)
-                new_mems.append(x[frames - 1:] if frames > 1 else x)
+                    new_mems.append(x[frames - 1:])
                 x = block(x, past)
                 k += 1
+            elif isinstance(block, TGrow):
+                x = block(x, frames)
+                frames *= block.stride
             else:
                 x = block(x)
         return x.clamp(0.0, 1.0), new_mems
@@ -321,28 +329,12 @@ def decode_streaming(module: TAEHVDecoder, latents: torch.Tensor) -> torch.Tenso
 # ---------------------------------------------------------------------------------------------- weights
 
 def load_weights(module: TAEHVDecoder, tensors: Dict[str, torch.Tensor]) -> None:
-    """Strict load by taehv's own key names. `encoder.*` tensors are skipped (kinema only decodes) and logged."""
-    expected = module.state_dict()
-    ignored = sorted(k for k in tensors if k.startswith('encoder.'))
-    unexpected = sorted(k for k in tensors if k not in expected and not k.startswith('encoder.'))
-    if unexpected:
-        more = f' (and {len(unexpected) - 1} more)' if len(unexpected) > 1 else ''
-        raise ValueError(f'unexpected tensor `{unexpected[0]}`{more} in the TAEHV checkpoint: the taew2_1 layout '
-                         f'has no such key (is this a different TAEHV variant, or a file with a key prefix?)')
-    missing = [k for k in expected if k not in tensors]
-    if missing:
-        more = f' (and {len(missing) - 1} more)' if len(missing) > 1 else ''
-        raise ValueError(f'missing tensor `{missing[0]}`{more} in the TAEHV checkpoint (taew2_1 layout)')
-    state = {}
-    for key, ref in expected.items():
-        value = tensors[key]
-        if not isinstance(value, torch.Tensor) or not value.is_floating_point():
-            raise ValueError(f'tensor `{key}` must be a floating-point tensor; got {getattr(value, "dtype", type(value))}')
-        if tuple(value.shape) != tuple(ref.shape):
-            raise ValueError(f'tensor `{key}` has shape {list(value.shape)}; this config expects {list(ref.shape)} '
-                             f'(build the module from config_from_tensors(tensors) to match the file)')
-        state[key] = value.detach().to(torch.float32)
-    module.load_state_dict(state, strict=True)
+    """Strict load by taehv's own key names (checkpoints.strict_load: a missing, unexpected or mis-shaped key
+    is a ValueError naming it; values cast to fp32). `encoder.*` tensors are skipped, and the skip is logged:
+    kinema only decodes."""
+    from . import checkpoints
+    ignored = [k for k in tensors if k.startswith('encoder.')]
+    checkpoints.strict_load(module, {k: v for k, v in tensors.items() if not k.startswith('encoder.')})
     if ignored:
         LOG.warning('TAEHV: ignored %d encoder tensors (encoder.*): kinema uses only the decoder', len(ignored))
 
@@ -374,7 +366,7 @@ def random_checkpoint(config: dict, seed: int) -> Dict[str, torch.Tensor]:
 def read_checkpoint(path) -> Dict[str, torch.Tensor]:
     """A TAEHV `.safetensors` or `.pth` file -> tensors by name (through checkpoints.py)."""
     from . import checkpoints
-    return checkpoints.load_tensors(Path(path))
+    return checkpoints.read_checkpoint(Path(path))
 
 
 def load_module(path) -> TAEHVDecoder:
@@ -405,6 +397,10 @@ def export(module: TAEHVDecoder, config: dict, out_dir: Path, weights: str) -> L
     from . import onnx_export
     if weights not in ('fp32', 'fp16'):
         raise ValueError(f"`weights` must be 'fp32' or 'fp16'; got {weights!r}")
+    given = {k: v for k, v in check_config(config).items() if k != 'name'}
+    built = {k: v for k, v in module.config.items() if k != 'name'}
+    if given != built:
+        raise ValueError(f'`config` {given} does not match the module, built from {built}; pass the config the module was built with')
     out_dir = Path(out_dir)
     module.eval()
     height, width = 3, 5  # any size traces the same graph; H and W are dynamic axes
@@ -413,11 +409,14 @@ def export(module: TAEHVDecoder, config: dict, out_dir: Path, weights: str) -> L
     n = len(mems)
     input_names = ['latent'] + [f'mem_{i}' for i in range(n)]
     output_names = ['frames'] + [f'mem_out_{i}' for i in range(n)]
-    dynamic_axes = {'latent': {2: 'height', 3: 'width'}, 'frames': {2: 'frame_height', 3: 'frame_width'}}
+
+    def axes(scale: int) -> dict:
+        return {2: 'height', 3: 'width'} if scale == 1 else {2: f'height_x{scale}', 3: f'width_x{scale}'}
+    dynamic_axes = {'latent': axes(1), 'frames': axes(module.space_scale)}
     for i, spec in enumerate(module.memory_specs):
-        axes = {2: f'height_x{spec["scale"]}', 3: f'width_x{spec["scale"]}'}
-        dynamic_axes[f'mem_{i}'] = axes
-        dynamic_axes[f'mem_out_{i}'] = axes
-    files = onnx_export.export_graph(module, (latent, *mems), out_dir, GRAPH_NAME, input_names=input_names,
+        dynamic_axes[f'mem_{i}'] = axes(spec['scale'])
+        dynamic_axes[f'mem_out_{i}'] = axes(spec['scale'])
+    entry = onnx_export.export_graph(module, (latent, *mems), out_dir, GRAPH_NAME, input_names=input_names,
                                      output_names=output_names, dynamic_axes=dynamic_axes, weights=weights)
-    return [{'name': GRAPH_NAME, 'files': files, 'streaming': module.streaming_manifest()}]
+    entry['streaming'] = module.streaming_manifest()
+    return [entry]
