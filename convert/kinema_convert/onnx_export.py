@@ -10,6 +10,7 @@ import hashlib
 
 import shutil
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -92,7 +93,9 @@ def export_graph(module: torch.nn.Module, args: tuple, out_dir, name: str, *, in
     scratch.mkdir()
     try:
         module.eval()
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            # torch 1.13 warns for every prim::Constant it cannot type; the checker below still runs
+            warnings.filterwarnings("ignore", message="The shape inference of prim::Constant")
             torch.onnx.export(module, args, str(scratch / "graph.onnx"), opset_version=OPSET,
                               do_constant_folding=True, input_names=list(input_names),
                               output_names=list(output_names), dynamic_axes=dynamic_axes or {})
