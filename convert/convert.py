@@ -79,6 +79,8 @@ def parser():
     w.add_argument("--text-encoder-shards", type=_positive, default=None,
                    help="split the encoder layers over N graphs (default: 1, or the fewest that keep every "
                         "file under 2 GiB)")
+    w.add_argument("--transformer-shards", type=_positive, default=None,
+                   help="split the transformer blocks over N graphs (default: the fewest that keep files under 2 GB)")
     w.add_argument("--trust-pickle", action="store_true",
                    help="let torch.load unpickle arbitrary objects in a .pt/.pth you trust")
     w.add_argument("--id", default="wan2.1-t2v", help="manifest id")
@@ -177,9 +179,15 @@ def convert_transformer(args, out: Path) -> dict:
     module = wt.build(config)
     wt.load_weights(module, read_checkpoint(src, args.trust_pickle))
     gc.collect()
-    variants, extras = _variants(lambda w: wt.export(module, config, out / "denoiser", w), out, "denoiser",
-                                 args.weights)
-    comp = {"config": mf.denoiser_config(config)}
+    shards = args.transformer_shards
+    if shards is None and hasattr(wt, "shards_for"):
+        shards = max(wt.shards_for(config, w) for w in args.weights)
+    shards = shards or 1
+    if shards > 1:
+        _log(f"transformer: blocks in {shards} graphs")
+    variants, extras = _variants(lambda w: wt.export(module, config, out / "denoiser", w, shards=shards), out,
+                                 "denoiser", args.weights)
+    comp = {"config": wt.manifest_config(config) if hasattr(wt, "manifest_config") else mf.denoiser_config(config)}
     comp.update(extras)
     comp["variants"] = variants
     return comp
@@ -190,9 +198,12 @@ def convert_decoder(args, out: Path) -> dict:
     src = Path(args.decoder)
     if not src.is_file():
         raise UsageError(f"`--decoder`: {src} is not a file (pass TAEHV's taew2_1 .safetensors or .pth)")
-    config = tv.default_config(None)
+    tensors = read_checkpoint(src, args.trust_pickle)
+    # the channel widths follow the checkpoint (taew2_1, or a tiny test one); the layout is fixed
+    config = tv.config_from_tensors(tensors) if hasattr(tv, "config_from_tensors") else tv.default_config(None)
     module = tv.build(config)
-    tv.load_weights(module, read_checkpoint(src, args.trust_pickle))
+    tv.load_weights(module, tensors)
+    del tensors
     variants, extras = _variants(lambda w: tv.export(module, config, out / "vae_decoder", w), out, "vae_decoder",
                                  args.weights)
     comp = dict(extras)
