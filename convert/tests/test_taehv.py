@@ -202,6 +202,22 @@ class Decoding(unittest.TestCase):
                 self.assertEqual(a.shape, b.shape)
                 self.assertLessEqual((a - b).abs().max().item(), 1e-5, (h, w, t))
 
+    def test_matches_taehv_reference_values(self):
+        # Values from madebyollin/taehv's own TAEHV.decode_video (commit 1f14a56, parallel=True), given this
+        # random_checkpoint(taew2_1, seed 11) and these latents; measured once with that code on torch 1.13.
+        config = taehv.default_config('taew2_1')
+        module = taehv.build(config)
+        with_quiet_log(taehv.load_weights, module, taehv.random_checkpoint(config, 11))
+        x = torch.randn(1, 2, 16, 2, 3, generator=torch.Generator().manual_seed(12))
+        out = taehv.decode_video(module, x)
+        self.assertEqual(tuple(out.shape), (1, 5, 3, 16, 24))
+        self.assertAlmostEqual(out.double().sum().item(), 2926.710999, delta=1e-2)
+        self.assertAlmostEqual(out.double().square().sum().item(), 1599.551000, delta=1e-2)
+        points = {(0, 0, 0, 0, 0): 0.613696, (0, 1, 1, 5, 7): 0.381937, (0, 2, 2, 15, 23): 0.490193,
+                  (0, 3, 0, 8, 12): 0.751113, (0, 4, 1, 3, 19): 0.493422, (0, 4, 2, 11, 2): 0.541941}
+        for index, value in points.items():
+            self.assertAlmostEqual(out[index].item(), value, delta=2e-6, msg=str(index))
+
     def test_streaming_equals_parallel_at_taew2_1_widths(self):
         config = taehv.default_config('taew2_1')
         module = taehv.build(config)
