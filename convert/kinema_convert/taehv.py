@@ -420,3 +420,20 @@ def export(module: TAEHVDecoder, config: dict, out_dir: Path, weights: str) -> L
                                      output_names=output_names, dynamic_axes=dynamic_axes, weights=weights)
     entry['streaming'] = module.streaming_manifest()
     return [entry]
+
+
+def main(argv=None) -> int:
+    """`python3 -m kinema_convert.taehv --checkpoint FILE --latents latents.npy --out frames.npy` (run in convert/):
+    the PyTorch reference frames for a component-runner comparison."""
+    import argparse
+    parser = argparse.ArgumentParser(prog='python3 -m kinema_convert.taehv', description=main.__doc__)
+    parser.add_argument('--checkpoint', required=True, help="TAEHV .safetensors or .pth (taew2_1 layout)")
+    parser.add_argument('--latents', required=True, help='latents.npy, [1, 16, T, H, W] float32 (NCTHW)')
+    parser.add_argument('--out', required=True, help='where to write frames.npy, [4T-3, 8H, 8W, 3] float32')
+    args = parser.parse_args(argv)
+    np.save(args.out, reference_frames(args.checkpoint, args.latents))
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

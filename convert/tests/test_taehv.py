@@ -280,6 +280,19 @@ class Decoding(unittest.TestCase):
         want = taehv.decode_video(module, torch.from_numpy(ncthw).permute(0, 2, 1, 3, 4))[0].permute(0, 2, 3, 1)
         self.assertTrue(np.array_equal(frames, want.numpy()))
 
+    def test_reference_frames_command(self):
+        config, _ = tiny_module()
+        with tempfile.TemporaryDirectory() as d:
+            ckpt, lat, out = Path(d) / 'taehv.pth', Path(d) / 'latents.npy', Path(d) / 'frames.npy'
+            torch.save(taehv.random_checkpoint(config, 4), ckpt)
+            np.save(lat, latents(1, 2, 2, 3).permute(0, 2, 1, 3, 4).numpy())
+            self.assertEqual(with_quiet_log(taehv.main, ['--checkpoint', str(ckpt), '--latents', str(lat), '--out', str(out)]), 0)
+            self.assertTrue(np.array_equal(np.load(out), with_quiet_log(taehv.reference_frames, ckpt, lat)))
+        with tempfile.TemporaryDirectory() as d:
+            np.save(Path(d) / 'bad.npy', np.zeros((16, 2, 2, 3), np.float32))
+            with self.assertRaisesRegex(ValueError, r'latents.npy must have shape \[1, C, T, H, W\]'):
+                taehv.reference_frames(Path(d) / 'none.safetensors', Path(d) / 'bad.npy')
+
 
 class Export(unittest.TestCase):
     def export(self, weights):
