@@ -34,13 +34,15 @@ _MAX_HEADER = 100 * 1024 * 1024
 
 def bf16_bits_to_fp32(bits: np.ndarray) -> np.ndarray:
     """bf16 stored as uint16 -> float32, exactly (the bf16 bits are the fp32's upper half)."""
-    return (bits.astype(np.uint32) << np.uint32(16)).view(np.float32)
+    wide = np.asarray(bits, dtype=np.uint32).reshape(-1) << np.uint32(16)  # 1-d: 0-d would give a scalar
+    return wide.view(np.float32).reshape(np.shape(bits))
 
 
 def fp32_to_bf16_bits(values: np.ndarray) -> np.ndarray:
     """float32 -> bf16 bits as uint16, rounded to nearest even (as torch's .to(torch.bfloat16))."""
-    t = torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32)).to(torch.bfloat16)
-    return t.view(torch.int16).numpy().view(np.uint16)
+    shape = np.shape(values)  # ascontiguousarray would turn a 0-d array into 1-d
+    t = torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32).reshape(-1)).to(torch.bfloat16)
+    return t.view(torch.int16).numpy().view(np.uint16).reshape(shape)
 
 
 class SafetensorsFile:
@@ -148,7 +150,7 @@ def write_safetensors(path, tensors: dict, dtype=None, metadata=None) -> None:
                              if k != "BF16" and arr.dtype.newbyteorder("<") == npd), None)
                 if code is None:
                     raise ValueError(f"tensor '{name}': dtype {arr.dtype} cannot be written to safetensors")
-        data = np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder("<"), copy=False).tobytes()
+        data = np.asarray(arr).astype(arr.dtype.newbyteorder("<"), copy=False).tobytes(order="C")
         header[name] = {"dtype": code, "shape": list(arr.shape), "data_offsets": [offset, offset + len(data)]}
         blobs.append(data)
         offset += len(data)

@@ -16,7 +16,7 @@ from .manifest import UNIPC_WAN21
 # Pieces of the tiny tokenizer, after the three specials: every lowercase letter and digit alone (so
 # any ASCII text tokenizes without <unk>), then whole words that the Unigram model prefers.
 _WORDS = ["▁a", "▁the", "▁red", "▁blue", "▁cat", "▁dog", "▁on", "▁in", "▁of", "▁and", "▁video", "▁sky",
-          "▁running", "▁circle", "▁moving", "▁right", "▁left", "ing", "ed", "er", "s", "▁,", "▁."]
+          "▁running", "▁circle", "▁moving", "▁right", "▁left", "ing", "ed", "er", "s", ",", "."]
 
 
 def _checkpoint_files(folder: Path, tensors: dict, weights_name: str, shards: int, dtype):
