@@ -4,7 +4,8 @@
 Math as transformers' `models/umt5/modeling_umt5.py` (read at commit de0f5d1e, configuration at
 0d7e95d9): pre-norm blocks of self-attention then a gated tanh-GELU feed-forward; the RMS norm has no
 mean and no bias, its variance is taken in fp32; attention scores are q·kᵀ with NO 1/√d scaling; every
-layer (unlike T5/mT5) owns a relative position bias table indexed by bidirectional log buckets; the
+layer (unlike T5/mT5) owns a relative position bias table indexed by bidirectional log buckets (the
+bucket of each clamped distance is a small constant table in the graph); the
 padding mask enters as (1 − mask)·finfo(float32).min added to the scores; a final RMS norm. Dropout is
 the identity at inference and is left out.
 
@@ -95,8 +96,7 @@ def relative_position_bucket(relative_position, num_buckets, max_distance):
     distance = torch.abs(relative_position)
     max_exact = half // 2
     is_small = distance < max_exact
-    # clamp before the log: the small distances take the other branch of the where anyway, and this
-    # keeps log(0) = -inf (and its cast to an integer, undefined in ONNX) out of the graph
+    # clamp before the log: the small distances take the other branch of the where anyway
     far = torch.clamp(distance, min=max_exact).to(torch.float32)
     large = max_exact + (torch.log(far / max_exact) / math.log(max_distance / max_exact)
                          * (half - max_exact)).to(torch.long)
@@ -115,11 +115,17 @@ class Attention(nn.Module):
         self.v = nn.Linear(s["d_model"], inner, bias=False)
         self.o = nn.Linear(inner, s["d_model"], bias=False)
         self.relative_attention_bias = nn.Embedding(s["buckets"], s["heads"])
+        table = relative_position_bucket(torch.arange(-s["max_distance"], s["max_distance"] + 1),
+                                         s["buckets"], s["max_distance"])
+        self.register_buffer("bucket_table", table, persistent=False)  # not a checkpoint tensor
 
     def position_bias(self, length, device):
         pos = torch.arange(length, dtype=torch.long, device=device)
-        rel = pos[None, :] - pos[:, None]  # key position − query position
-        bucket = relative_position_bucket(rel, self.buckets, self.max_distance)
+        # key position − query position; every distance past max_distance falls in the last bucket, so
+        # clamping first and looking the bucket up in a table computed once (in torch float32, as
+        # transformers does per call) gives the same buckets for any length, with no float log in the graph
+        rel = torch.clamp(pos[None, :] - pos[:, None], -self.max_distance, self.max_distance)
+        bucket = self.bucket_table[rel + self.max_distance]
         return self.relative_attention_bias(bucket).permute(2, 0, 1).unsqueeze(0)  # [1, H, L, L]
 
     def forward(self, x, mask_bias):
