@@ -121,9 +121,12 @@ def check_config(config: dict) -> dict:
         raise ValueError(f'config `patch_size` must be three positive integers [pt, ph, pw]; got {patch!r}')
     full['patch_size'] = [int(p) for p in patch]
     head_dim = full['attention_head_dim']
-    if head_dim % 2 or (head_dim // 6) < 1 or (head_dim - 4 * (head_dim // 6)) % 2:
-        raise ValueError(f'config `attention_head_dim` must be even and >= 6 so RoPE splits it into t/h/w pairs; '
-                         f'got {head_dim}')
+    # head_dim mod 6 in {0, 2}: the t/h/w split 2*(d//6) used here equals the pair split of the original Wan code
+    # (c - 2*(c//3), c//3, c//3 pairs with c = d/2), and kinema's Wan family refuses other sizes (128 and 12 pass).
+    if head_dim < 6 or head_dim % 6 not in (0, 2):
+        raise ValueError(f'config `attention_head_dim` must be >= 6 with attention_head_dim mod 6 = 0 or 2 (e.g. 128 '
+                         f'as Wan2.1, 12 as the tiny config) so RoPE splits the head into t/h/w pairs the same way in '
+                         f'diffusers, the original Wan code and kinema; got {head_dim}')
     for key in ('image_dim', 'added_kv_proj_dim', 'pos_embed_seq_len'):
         if full[key] is not None:
             raise ValueError(f'config `{key}` is {full[key]!r}: image-conditioned Wan models (I2V/FLF2V) are not '

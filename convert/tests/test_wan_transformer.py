@@ -165,6 +165,8 @@ class LoadingTest(unittest.TestCase):
             wt.build(dict(TINY, added_kv_proj_dim=24))
         with self.assertRaisesRegex(ValueError, '`patch_size` must be three positive integers'):
             wt.build(dict(TINY, patch_size=[2, 2]))
+        with self.assertRaisesRegex(ValueError, '`attention_head_dim` must be >= 6 with attention_head_dim mod 6'):
+            wt.build(dict(TINY, attention_head_dim=16))
         with self.assertRaisesRegex(ValueError, '`name` must be one of'):
             wt.default_config('2b')
 
