@@ -30,6 +30,7 @@ export type KinemaErrorCode =
   | 'BUSY' // the generator is already generating (or loading) and cannot start this call now
   | 'FILE_TOO_LARGE' // a model file is larger than this build can load
   | 'STORAGE_QUOTA' // not enough storage for the model's files
+  | 'MODEL_INCOMPLETE' // the manifest lacks a component (or tokenizer) generation needs; it loads for component runs only
   | 'INTERNAL';
 
 export const KINEMA_ERROR_CODES: readonly KinemaErrorCode[] = [
@@ -37,7 +38,7 @@ export const KINEMA_ERROR_CODES: readonly KinemaErrorCode[] = [
   'DEVICE_LOST', 'OUT_OF_MEMORY', 'DOWNLOAD_FAILED', 'INTEGRITY_MISMATCH', 'STORAGE_FAILED',
   'BACKEND_FAILED', 'ENCODER_UNSUPPORTED', 'ENCODE_FAILED', 'WORKER_CRASHED', 'ABORTED', 'TIMEOUT',
   'NO_BACKEND', 'PROVIDER_AUTH', 'PROVIDER_RATE_LIMITED', 'PROVIDER_QUOTA', 'PROVIDER_MODERATION',
-  'PROVIDER_FAILED', 'DISPOSED', 'BUSY', 'FILE_TOO_LARGE', 'STORAGE_QUOTA', 'INTERNAL',
+  'PROVIDER_FAILED', 'DISPOSED', 'BUSY', 'FILE_TOO_LARGE', 'STORAGE_QUOTA', 'MODEL_INCOMPLETE', 'INTERNAL',
 ];
 
 /** Extra facts about a failure; plain JSON so it crosses postMessage. */

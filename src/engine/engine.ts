@@ -1,6 +1,8 @@
 /**
- * The in-process engine: loads a model (manifest → verified, cached files → tokenizer → sessions) and
- * turns requests into clips. The worker exposes exactly this object; tests may run it in the page.
+ * The in-process engine: loads a model (manifest → its family → verified, cached files → one graph chain
+ * per component → the family's prepare) and turns requests into clips (the family's generate, frames
+ * into the clip encoder). What is the same for every model lives here; what one model family knows lives
+ * in src/families. The worker exposes exactly this object; tests may run it in the page.
  * Calls are serialized: one load or generation at a time.
  */
 import { KinemaError, throwIfAborted } from '../errors';
@@ -9,19 +11,18 @@ import {
   loadFiles, openModelStore, isCached, clearCache, cachedModels, modelCachePrefix, MemoryStore, resolveManifest, saveManifest,
   isTransientManifestFailure, type ModelStore,
 } from '../loader';
-import { checkDeviceLimits, selectVariants, selectedFiles, unknownWordsMessage, type ModelManifest, type SelectedVariants } from '../models';
+import { checkDeviceLimits, presentComponents, selectVariants, selectedFiles, type ComponentName, type ModelManifest, type SelectedVariants } from '../models';
 import { ProgressTracker } from '../progress';
 import type { ProgressListener } from '../progress/events';
 import { probeCapabilities, probeWebGpu, type Capabilities } from '../runtime/capabilities';
 import { loadOrt, type Ort } from '../runtime/ort';
-import { createComponentSession, ortGpuDevice, type Session } from '../runtime/sessions';
-import { loadTokenizer, type PromptTokenizer } from '../runtime/tokenizer';
-import { createScheduler, type Scheduler } from '../schedulers';
+import { ortGpuDevice } from '../runtime/sessions';
+import { createGraphChain, type GraphChain } from '../runtime/chain';
 import { createCpuOps } from '../pipeline/cpu-ops';
 import { createGpuOps } from '../pipeline/gpu-ops';
 import { createKernels } from '../kernels';
-import { runPipeline, usesGuidance } from '../pipeline/loop';
 import type { LoopOps } from '../pipeline/ops';
+import { checkComplete, checkedFamily, type Family } from '../families';
 import { checkGenerateSpec, checkLoadSpec, checkSpecForModel, type CachedModelInfo, type Engine, type EngineGenerateSpec, type EngineLoadInfo, type EngineLoadSpec, type GenerateResult, type LocalBackend } from '../contract';
 
 export interface EnginePlatform {
@@ -30,19 +31,25 @@ export interface EnginePlatform {
   gpu?: GPU;
 }
 
+type Chains = Partial<Record<ComponentName, GraphChain>>;
+
 interface LoadedModel {
   key: string;
   manifest: ModelManifest;
+  family: Family;
+  /** What the family's prepare made. */
+  state: unknown;
   backend: LocalBackend;
   variants: SelectedVariants;
-  tokenizer: PromptTokenizer;
-  scheduler: Scheduler;
-  sessions: Record<'textEncoder' | 'denoiser' | 'vaeDecoder', Session>;
+  chains: Chains;
   ops: LoopOps;
   loadMs: number;
 }
 
-const COMPONENTS = ['textEncoder', 'denoiser', 'vaeDecoder'] as const;
+/** Chains released in the manifest's declared order. */
+async function releaseChains(manifest: ModelManifest, chains: Chains): Promise<void> {
+  for (const name of manifest.releaseOrder) await chains[name]?.release().catch(() => undefined);
+}
 
 function defaultPlatform(): EnginePlatform {
   return {
@@ -80,8 +87,9 @@ export function createEngine(platform: EnginePlatform = defaultPlatform()): Engi
 
   async function release(model: LoadedModel | undefined): Promise<void> {
     if (!model) return;
+    await model.family.release(model.state).catch(() => undefined);
     model.ops.destroy();
-    for (const name of model.manifest.releaseOrder) await model.sessions[name].release().catch(() => undefined);
+    await releaseChains(model.manifest, model.chains);
   }
 
   async function chooseBackend(spec: EngineLoadSpec, manifest: ModelManifest, emitFallback: (reason: string, code?: string) => void) {
@@ -122,7 +130,8 @@ export function createEngine(platform: EnginePlatform = defaultPlatform()): Engi
 
     const tracker = new ProgressTracker(onProgress, [
       { stage: 'download', total: 1, weight: 0.8 },
-      { stage: 'compile', total: COMPONENTS.length, weight: 0.2 },
+      // Re-totalled once the manifest says which components there are.
+      { stage: 'compile', total: 3, weight: 0.2 },
     ]);
     // The store first: it also holds the verified manifest, which stands in when the network is down.
     const modelStore = await store(spec.cache, (event) => tracker.emit(event));
@@ -130,6 +139,9 @@ export function createEngine(platform: EnginePlatform = defaultPlatform()): Engi
       fetch: platform.fetch, baseUrl: spec.manifestUrl, store: modelStore, onWarning: (event) => tracker.emit(event), ...(signal ? { signal } : {}),
     });
     const { manifest } = resolved;
+    // The family's own rules too, before anything is downloaded. A model missing a component still loads
+    // (component runs); generate() refuses it.
+    const family = checkedFamily(manifest);
     const fallback = (reason: string, code?: string) => tracker.emit({ type: 'fallback', from: 'webgpu', to: 'wasm', reason, ...(code ? { code } : {}) });
     let { backend, shaderF16 } = await chooseBackend(spec, manifest, fallback);
     const variants = selectVariants(manifest, {
@@ -155,18 +167,15 @@ export function createEngine(platform: EnginePlatform = defaultPlatform()): Engi
     if (!resolved.fromCache) await saveManifest(modelStore, manifest, resolved.json).catch(() => undefined);
 
     const ort = await ortReady;
-    const tokenizerFiles = new Map(manifest.tokenizer.files.map((file) => [file.path, downloaded.get(file.path)!]));
-    const tokenizer = loadTokenizer(tokenizerFiles, manifest.tokenizer.maxLength);
-    const scheduler = createScheduler(manifest.scheduler);
 
-    let sessions: LoadedModel['sessions'];
+    let chains: Chains;
     try {
-      sessions = await createSessions(ort, backend, manifest, variants, downloaded, tracker, signal);
+      chains = await createChains(ort, backend, manifest, variants, downloaded, tracker, signal);
     } catch (error) {
       if (backend !== 'webgpu' || spec.backend === 'webgpu' || !spec.allowWasm || (error as KinemaError).code === 'ABORTED') throw error;
       fallback(`the WebGPU backend failed (${(error as Error).message})`, (error as KinemaError).code);
       backend = 'wasm';
-      sessions = await createSessions(ort, backend, manifest, variants, downloaded, tracker, signal);
+      chains = await createChains(ort, backend, manifest, variants, downloaded, tracker, signal);
     }
     // The runtime fixes its thread count when it starts (and keeps 1 where the page is not cross-origin isolated).
     if (backend === 'wasm' && spec.wasmThreads !== undefined && ort.env.wasm.numThreads !== spec.wasmThreads) {
@@ -174,7 +183,8 @@ export function createEngine(platform: EnginePlatform = defaultPlatform()): Engi
       warnings.push(reason);
       tracker.emit({ type: 'warning', code: 'WASM_THREADS_NOT_APPLIED', message: reason });
     }
-    let ops: LoopOps;
+    let ops: LoopOps | undefined;
+    let state: unknown;
     try {
       if (backend === 'webgpu') {
         const device = await ortGpuDevice(ort);
@@ -182,36 +192,50 @@ export function createEngine(platform: EnginePlatform = defaultPlatform()): Engi
       } else {
         ops = createCpuOps(ort);
       }
+      // The family reads what is not a graph (tokenizer files, data files such as an embedding table).
+      const graphFiles = new Set(Object.values(variants).flatMap((v) => v!.graphs.flatMap((g) => [g.model.path, ...g.externalData.map((f) => f.path)])));
+      const files = new Map([...downloaded].filter(([path]) => !graphFiles.has(path)));
+      state = await family.prepare({
+        manifest, backend, variants, ops, chains, files,
+        warn: (code, message) => {
+          warnings.push(message);
+          tracker.emit({ type: 'warning', code, message });
+        },
+      });
     } catch (error) {
-      // Nothing holds the sessions yet: release them rather than leak them.
-      for (const name of manifest.releaseOrder) await sessions[name].release().catch(() => undefined);
+      // Nothing holds the chains yet: release them rather than leak them.
+      ops?.destroy();
+      await releaseChains(manifest, chains);
       throw error;
     }
-    loaded = { key, manifest, backend, variants, tokenizer, scheduler, sessions, ops, loadMs: performance.now() - started };
+    loaded = { key, manifest, family, state, backend, variants, chains, ops, loadMs: performance.now() - started };
     tracker.done();
     return info(loaded, downloaded.downloadedBytes, downloaded.totalBytes, warnings);
   }
 
-  async function createSessions(
+  /** One chain per component the manifest has, in component order, each graph's session created in turn. */
+  async function createChains(
     ort: Ort, backend: LocalBackend, manifest: ModelManifest, variants: SelectedVariants,
     files: Map<string, Uint8Array>, tracker: ProgressTracker, signal?: AbortSignal,
-  ): Promise<LoadedModel['sessions']> {
-    const sessions: Partial<LoadedModel['sessions']> = {};
+  ): Promise<Chains> {
+    const components = presentComponents(manifest);
+    tracker.stage('compile', 0, components.length);
+    const chains: Chains = {};
     try {
-      for (const [index, component] of COMPONENTS.entries()) {
+      for (const [index, component] of components.entries()) {
         throwIfAborted(signal, 'loading the model');
-        tracker.emit({ type: 'compile', component, index, total: COMPONENTS.length });
-        const variant = variants[component];
-        const graph = variant.files.find((file) => file.role === undefined)!;
-        sessions[component] = await createComponentSession(ort, backend, component, {
-          model: files.get(graph.path)!,
-          externalData: variant.files.filter((file) => file.role === 'external-data').map((file) => ({ path: file.path, data: files.get(file.path)! })),
-        });
+        tracker.emit({ type: 'compile', component, index, total: components.length });
+        chains[component] = await createGraphChain(ort, backend, component, variants[component]!.graphs.map((graph) => ({
+          name: graph.name,
+          model: files.get(graph.model.path)!,
+          externalData: graph.externalData.map((file) => ({ path: file.path, data: files.get(file.path)! })),
+          perPrompt: graph.perPrompt,
+        })));
         tracker.stage('compile', index + 1);
       }
-      return sessions as LoadedModel['sessions'];
+      return chains;
     } catch (error) {
-      for (const session of Object.values(sessions)) await session.release().catch(() => undefined);
+      for (const chain of Object.values(chains)) await chain.release().catch(() => undefined);
       throw error;
     }
   }
@@ -221,7 +245,7 @@ export function createEngine(platform: EnginePlatform = defaultPlatform()): Engi
       backend: model.backend,
       model: model.manifest.id,
       modelVersion: model.manifest.version,
-      variants: Object.fromEntries(COMPONENTS.map((c) => [c, model.variants[c].dtype])),
+      variants: Object.fromEntries(presentComponents(model.manifest).map((c) => [c, model.variants[c]!.dtype])),
       downloadedBytes,
       totalBytes,
       loadMs: model.loadMs,
@@ -239,6 +263,8 @@ export function createEngine(platform: EnginePlatform = defaultPlatform()): Engi
     throwIfAborted(signal, 'generation');
     const { manifest } = model;
     checkSpecForModel(spec, manifest);
+    // A model converted with only some components loads (component runs) but cannot generate.
+    checkComplete(manifest, model.family);
     const encodeFrames = spec.format !== 'frames';
     const tracker = new ProgressTracker(onProgress, [
       { stage: 'encode-text', total: 1, weight: 0.05 },
@@ -247,19 +273,6 @@ export function createEngine(platform: EnginePlatform = defaultPlatform()): Engi
       ...(encodeFrames ? [{ stage: 'encode' as const, total: spec.numFrames, weight: 0.1 }] : []),
     ]);
     const warnings: string[] = [];
-    const guided = usesGuidance(spec.guidanceScale);
-    const prompts = guided ? [spec.negativePrompt, spec.prompt] : [spec.prompt];
-    const tokens = model.tokenizer.encode(prompts);
-    const unknown = tokens.unknownWords[prompts.length - 1] ?? [];
-    if (unknown.length > 0) {
-      const message = unknownWordsMessage(manifest, spec.prompt, unknown);
-      warnings.push(message);
-      tracker.emit({ type: 'warning', code: 'UNKNOWN_WORDS', message, details: { words: unknown } });
-    }
-
-    const plan = model.scheduler.plan(spec.steps);
-    const { channels, spatialCompression: sc, temporalCompression: tc } = manifest.latent;
-    const latentFrames = tc > 1 ? (spec.numFrames - 1) / tc + 1 : spec.numFrames;
     const outWidth = spec.width * spec.outputScale;
     const outHeight = spec.height * spec.outputScale;
 
@@ -280,22 +293,12 @@ export function createEngine(platform: EnginePlatform = defaultPlatform()): Engi
     let encodeMs = 0;
     let firstPreviewMs: number | undefined;
     try {
-      const timings = await runPipeline({
-        ops: model.ops,
-        sessions: model.sessions,
-        tokens,
-        latentDims: [1, channels, latentFrames, spec.height / sc, spec.width / sc],
-        schedule: { timesteps: plan.timesteps, coefficients: plan.updates.map((update) => ({ update, clipRange: plan.clipRange })) },
-        guidanceScale: spec.guidanceScale,
-        seed: spec.seed,
-        ...(spec.initialLatents ? { initialLatents: spec.initialLatents } : {}),
-        latentMean: manifest.latent.mean,
-        latentStd: manifest.latent.std,
-        numFrames: spec.numFrames,
-        outputScale: spec.outputScale,
-        outputFilter: spec.outputFilter,
-        previewEvery: spec.previewEvery,
+      const timings = await model.family.generate(model.state, spec, {
         ...(signal ? { signal } : {}),
+        onWarning: (code, message, details) => {
+          warnings.push(message);
+          tracker.emit({ type: 'warning', code, message, ...(details ? { details } : {}) });
+        },
         onEncoded: () => tracker.stage('encode-text', 1),
         onStep: (step) => tracker.stage('denoise', step),
         onPreview: (step, previewFrames) => {

@@ -28,7 +28,11 @@
 import type { EngineGenerateSpec, LocalBackend } from '../contract';
 import type { ComponentName, ModelManifest, SelectedVariants } from '../models/types';
 import type { LoopOps, Tensor } from '../pipeline/ops';
+import type { ProgressEvent } from '../progress/events';
 import type { GraphChain } from '../runtime/chain';
+
+/** The warning codes progress events carry (src/progress/events.ts; a new one is added there). */
+export type WarningCode = Extract<ProgressEvent, { type: 'warning' }>['code'];
 
 export type { ComponentName, GraphChain, LoopOps, ModelManifest, Tensor };
 
@@ -51,7 +55,7 @@ export interface FamilyLoad {
    */
   readonly files: ReadonlyMap<string, Uint8Array>;
   /** Where the family says what it noticed while preparing; the engine adds these to the load's warnings. */
-  warn(code: string, message: string): void;
+  warn(code: WarningCode, message: string): void;
 }
 
 /** What a generation reports back while it runs; every hook is optional and called in order. */
@@ -70,7 +74,7 @@ export interface FamilyHooks {
    */
   onFrame?(frame: Uint8Array, index: number): Promise<void> | void;
   /** Something the caller should know that does not stop the generation (e.g. UNKNOWN_WORDS). */
-  onWarning?(code: string, message: string, details?: Record<string, unknown>): void;
+  onWarning?(code: WarningCode, message: string, details?: Record<string, unknown>): void;
 }
 
 /** Where the time of one generation went. */

@@ -7,14 +7,16 @@
 import { KinemaError } from '../errors';
 import { createScheduler } from '../schedulers';
 import {
-  COMPONENT_NAMES, COMPUTE_PRECISIONS, DTYPES, MANIFEST_FORMAT, SCHEDULER_TYPES,
+  COMPONENT_NAMES, COMPUTE_PRECISIONS, DTYPES, MANIFEST_FORMATS, SCHEDULER_TYPES,
   type ComponentName, type ComponentSpec, type ComputePrecision, type Dtype, type FileSpec,
-  type GenerationDefaults, type GenerationLimits, type LatentSpec, type ModelManifest, type Range,
-  type SchedulerSpec, type SchedulerType, type Size, type TextEncoderSpec, type TokenizerSpec,
-  type VariantSpec, type WebGpuRequirements,
+  type GenerationDefaults, type GenerationLimits, type GraphSpec, type LatentSpec, type ManifestFormat,
+  type ModelManifest, type Range, type SchedulerSpec, type SchedulerType, type Size, type TextEncoderSpec,
+  type TokenizerSpec, type VariantSpec, type WebGpuRequirements,
 } from './types';
 
 const ID_PATTERN = /^[a-z0-9][a-z0-9._-]*$/;
+const GRAPH_NAME_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
+const DATA_ROLE_PATTERN = /^[a-z][a-z0-9-]*$/;
 const SHA256_PATTERN = /^[0-9a-f]{64}$/;
 /** Relative, forward slashes, no `.`/`..` segments, no query or fragment: safe as a cache key and a URL path. */
 const PATH_SEGMENT_PATTERN = /^[A-Za-z0-9_@+=,~-][A-Za-z0-9._@+=,~-]*$/;
@@ -83,8 +85,10 @@ function describe(value: unknown): string {
 }
 
 /**
- * Validates `json` (the parsed manifest) and resolves its file URLs against `manifestUrl`, which must
- * be absolute (a caller mistake otherwise: TypeError).
+ * Validates `json` (the parsed manifest, format `kinema-model/2` or `/1`) and resolves its file URLs
+ * against `manifestUrl`, which must be absolute (a caller mistake otherwise: TypeError). The rules
+ * common to every family are checked here; the family's own fields by its `validate`
+ * (src/families), which also rejects an unknown `pipeline`.
  */
 export function parseManifest(json: unknown, manifestUrl: string): ModelManifest {
   let base: URL;
@@ -96,7 +100,12 @@ export function parseManifest(json: unknown, manifestUrl: string): ModelManifest
   const c = new Checker(base.href);
   const root = c.object(json, '');
 
-  if (root.format !== MANIFEST_FORMAT) c.fail('format', `"${MANIFEST_FORMAT}"`, root.format);
+  const format: ManifestFormat = c.oneOf(root.format, 'format', MANIFEST_FORMATS);
+  const v1 = format === 'kinema-model/1';
+  // Every /1 model is kinema-micro: the field came with /2.
+  let pipeline = 'kinema-micro';
+  if (!v1) pipeline = c.string(root.pipeline, 'pipeline', { pattern: ID_PATTERN, patternText: 'the model family, e.g. "kinema-micro" or "wan2.1"' });
+  else if (root.pipeline !== undefined && root.pipeline !== 'kinema-micro') c.fail('pipeline', 'absent or "kinema-micro" in kinema-model/1 (name another family with format "kinema-model/2")', root.pipeline);
   const id = c.string(root.id, 'id', { pattern: ID_PATTERN, patternText: 'a lowercase id matching [a-z0-9][a-z0-9._-]*' });
   const version = c.string(root.version, 'version', { nonEmpty: true });
   const name = c.optionalString(root.name, 'name', id);
@@ -107,12 +116,12 @@ export function parseManifest(json: unknown, manifestUrl: string): ModelManifest
     : c.array(root.languages, 'languages').map((l, i) => c.string(l, `languages[${i}]`, { nonEmpty: true }));
 
   const seenFiles = new Map<string, { field: string; file: FileSpec }>();
-  const parseFiles = (value: unknown, path: string): FileSpec[] => {
+  const parseFiles = (value: unknown, path: string, roles: 'graph' | 'data' = 'graph'): FileSpec[] => {
     const list = c.array(value, path, { nonEmpty: true });
     const inThisList = new Set<string>();
     return list.map((raw, i) => {
       const field = `${path}[${i}]`;
-      const file = parseFile(c, raw, field, base);
+      const file = parseFile(c, raw, field, base, roles);
       if (inThisList.has(file.path)) c.fail(`${field}.path`, `unique within ${path}`, file.path);
       inThisList.add(file.path);
       // The same path may be shared between variants, but then it must be the same file: the cache and
@@ -126,11 +135,15 @@ export function parseManifest(json: unknown, manifestUrl: string): ModelManifest
     });
   };
 
-  const tokenizerJson = c.object(root.tokenizer, 'tokenizer');
-  const tokenizer: TokenizerSpec = {
-    files: parseFiles(tokenizerJson.files, 'tokenizer.files'),
-    maxLength: c.integer(tokenizerJson.maxLength, 'tokenizer.maxLength', 1),
-  };
+  // A /2 model converted without its text encoder may have no tokenizer either.
+  let tokenizer: TokenizerSpec | undefined;
+  if (v1 || root.tokenizer !== undefined) {
+    const tokenizerJson = c.object(root.tokenizer, 'tokenizer');
+    tokenizer = {
+      files: parseFiles(tokenizerJson.files, 'tokenizer.files'),
+      maxLength: c.integer(tokenizerJson.maxLength, 'tokenizer.maxLength', 1),
+    };
+  }
 
   const componentsJson = c.object(root.components, 'components');
   for (const key of Object.keys(componentsJson)) {
@@ -142,7 +155,7 @@ export function parseManifest(json: unknown, manifestUrl: string): ModelManifest
     const variantsJson = c.array(json.variants, `${path}.variants`, { nonEmpty: true });
     const kinds = new Set<string>();
     const variants = variantsJson.map((raw, i) => {
-      const variant = parseVariant(c, raw, `${path}.variants[${i}]`, parseFiles);
+      const variant = parseVariant(c, raw, `${path}.variants[${i}]`, parseFiles, format);
       const kind = `${variant.dtype}/${variant.compute}`;
       if (kinds.has(kind)) c.fail(`${path}.variants[${i}]`, `the only variant with dtype "${variant.dtype}" and compute "${variant.compute}"`, kind);
       kinds.add(kind);
@@ -151,19 +164,27 @@ export function parseManifest(json: unknown, manifestUrl: string): ModelManifest
     if (!variants.some((v) => v.compute === 'fp32')) {
       c.fail(`${path}.variants`, 'a list with at least one variant whose compute is "fp32" (devices without shader-f16 need it)', `compute ${variants.map((v) => v.compute).join(', ')}`);
     }
-    return { variants };
+    return { variants, json: structuredCloneJson(json) };
   };
-  const textEncoder: TextEncoderSpec = {
-    ...parseComponent('textEncoder'),
-    hiddenSize: c.integer(c.object(componentsJson.textEncoder, 'components.textEncoder').hiddenSize, 'components.textEncoder.hiddenSize', 1),
-  };
-  const components = { textEncoder, denoiser: parseComponent('denoiser'), vaeDecoder: parseComponent('vaeDecoder') };
+  // /1 has all three components; /2 those the converter was given (the family says which it needs).
+  const present = COMPONENT_NAMES.filter((name) => v1 || componentsJson[name] !== undefined);
+  const components: { textEncoder?: TextEncoderSpec; denoiser?: ComponentSpec; vaeDecoder?: ComponentSpec } = {};
+  for (const name of present) {
+    if (name === 'textEncoder') {
+      components.textEncoder = {
+        ...parseComponent('textEncoder'),
+        hiddenSize: c.integer(c.object(componentsJson.textEncoder, 'components.textEncoder').hiddenSize, 'components.textEncoder.hiddenSize', 1),
+      };
+    } else {
+      components[name] = parseComponent(name);
+    }
+  }
 
-  let releaseOrder: ComponentName[] = [...COMPONENT_NAMES];
+  let releaseOrder: ComponentName[] = [...present];
   if (root.releaseOrder !== undefined) {
-    releaseOrder = c.array(root.releaseOrder, 'releaseOrder').map((n, i) => c.oneOf(n, `releaseOrder[${i}]`, COMPONENT_NAMES));
-    if (releaseOrder.length !== COMPONENT_NAMES.length || new Set(releaseOrder).size !== COMPONENT_NAMES.length) {
-      c.fail('releaseOrder', `each of ${COMPONENT_NAMES.join(', ')} exactly once`, root.releaseOrder);
+    releaseOrder = c.array(root.releaseOrder, 'releaseOrder').map((n, i) => c.oneOf(n, `releaseOrder[${i}]`, present));
+    if (releaseOrder.length !== present.length || new Set(releaseOrder).size !== present.length) {
+      c.fail('releaseOrder', `each of ${present.join(', ')} exactly once (the components the manifest has)`, root.releaseOrder);
     }
   }
 
@@ -205,12 +226,15 @@ export function parseManifest(json: unknown, manifestUrl: string): ModelManifest
   }
 
   return {
-    format: MANIFEST_FORMAT, id, version, name, description, license, languages, manifestUrl: base.href,
-    tokenizer, components, releaseOrder, latent, scheduler, defaults, limits, requirements, vocabulary, examples,
+    format, pipeline, id, version, name, description, license, languages, manifestUrl: base.href,
+    ...(tokenizer ? { tokenizer } : {}),
+    components, releaseOrder, latent, scheduler, defaults, limits, requirements, vocabulary, examples,
+    json: structuredCloneJson(root),
   };
 }
 
-function parseFile(c: Checker, raw: unknown, field: string, base: URL): FileSpec {
+/** `roles`: a graph's files may be `external-data`; a variant's `data` files carry the family's own label, if any. */
+function parseFile(c: Checker, raw: unknown, field: string, base: URL, roles: 'graph' | 'data'): FileSpec {
   const json = c.object(raw, field);
   let url: string | undefined;
   if (json.url !== undefined) {
@@ -239,25 +263,75 @@ function parseFile(c: Checker, raw: unknown, field: string, base: URL): FileSpec
   }
   const bytes = c.integer(json.bytes, `${field}.bytes`, 0);
   const sha256 = c.string(json.sha256, `${field}.sha256`, { pattern: SHA256_PATTERN, patternText: '64 lowercase hex digits (the SHA-256 of the file)' });
-  const file: { path: string; url: string; bytes: number; sha256: string; role?: 'external-data' } = {
+  const file: { path: string; url: string; bytes: number; sha256: string; role?: string } = {
     path, url: url ?? new URL(path, base).href, bytes, sha256,
   };
-  if (json.role !== undefined) file.role = c.oneOf(json.role, `${field}.role`, ['external-data'] as const);
+  if (json.role !== undefined) {
+    if (roles === 'graph') {
+      file.role = c.oneOf(json.role, `${field}.role`, ['external-data'] as const);
+    } else {
+      file.role = c.string(json.role, `${field}.role`, { pattern: DATA_ROLE_PATTERN, patternText: 'a lowercase label such as "embedding"' });
+      if (file.role === 'external-data') c.fail(`${field}.role`, 'not "external-data" here: external data belongs to its graph (graphs[i].files)', file.role);
+    }
+  }
   return file;
 }
 
-function parseVariant(c: Checker, raw: unknown, field: string, parseFiles: (value: unknown, path: string) => FileSpec[]): VariantSpec {
+type ParseFiles = (value: unknown, path: string, roles?: 'graph' | 'data') => FileSpec[];
+
+function parseVariant(c: Checker, raw: unknown, field: string, parseFiles: ParseFiles, format: ManifestFormat): VariantSpec {
   const json = c.object(raw, field);
   const dtype: Dtype = c.oneOf(json.dtype, `${field}.dtype`, DTYPES);
   const compute: ComputePrecision = c.oneOf(json.compute, `${field}.compute`, COMPUTE_PRECISIONS);
-  const files = parseFiles(json.files, `${field}.files`);
-  const graphs = files.filter((f) => f.role === undefined);
-  if (graphs.length !== 1) {
-    c.fail(`${field}.files`, 'a list with exactly one file without a role (the ONNX graph) plus any "external-data" files', `${graphs.length} such files${graphs.length ? ` (${graphs.map((f) => f.path).join(', ')})` : ''}`);
+  let graphs: GraphSpec[];
+  let data: FileSpec[] = [];
+  if (format === 'kinema-model/1') {
+    // A /1 variant is one graph: its files.
+    graphs = [parseGraphFiles(c, parseFiles(json.files, `${field}.files`), `${field}.files`, undefined, false)];
+  } else {
+    if (json.files !== undefined) c.fail(`${field}.files`, 'absent in kinema-model/2: list the variant\'s ONNX graphs as graphs: [{ name, files }] (files was kinema-model/1)', json.files);
+    const names = new Set<string>();
+    let perStepSeen = false;
+    graphs = c.array(json.graphs, `${field}.graphs`, { nonEmpty: true }).map((rawGraph, i) => {
+      const path = `${field}.graphs[${i}]`;
+      const graphJson = c.object(rawGraph, path);
+      const name = c.string(graphJson.name, `${path}.name`, { pattern: GRAPH_NAME_PATTERN, patternText: 'a graph name of letters, digits, "_", "." or "-"' });
+      if (names.has(name)) c.fail(`${path}.name`, `unique within ${field}.graphs`, name);
+      names.add(name);
+      let perPrompt = false;
+      if (graphJson.perPrompt !== undefined) {
+        if (typeof graphJson.perPrompt !== 'boolean') c.fail(`${path}.perPrompt`, 'true or false', graphJson.perPrompt);
+        perPrompt = graphJson.perPrompt;
+      }
+      // Per-prompt graphs run before the per-step ones; listing them in that order keeps one reading of the chain.
+      if (perPrompt && perStepSeen) c.fail(`${path}.perPrompt`, 'false here: per-prompt graphs come before every per-step graph', true);
+      if (!perPrompt) perStepSeen = true;
+      return parseGraphFiles(c, parseFiles(graphJson.files, `${path}.files`), `${path}.files`, name, perPrompt);
+    });
+    if (json.data !== undefined) data = parseFiles(json.data, `${field}.data`, 'data');
   }
+  const byPath = new Map<string, FileSpec>();
+  for (const file of [...graphs.flatMap((g) => [g.model, ...g.externalData]), ...data]) {
+    const earlier = byPath.get(file.path);
+    if (earlier && earlier.role !== file.role) c.fail(`${field}`, `a variant whose files each have one role; ${file.path} is listed with two`, file.path);
+    if (!earlier) byPath.set(file.path, file);
+  }
+  const files = [...byPath.values()];
   const bytes = files.reduce((sum, f) => sum + f.bytes, 0);
-  if (!Number.isSafeInteger(bytes)) c.fail(`${field}.files`, 'files whose bytes add up to a safe integer', bytes);
-  return { dtype, compute, files, bytes };
+  if (!Number.isSafeInteger(bytes)) c.fail(`${field}`, 'a variant whose files\' bytes add up to a safe integer', bytes);
+  return { dtype, compute, graphs, data, files, bytes };
+}
+
+/** One graph from its file list: exactly one file without a role (the .onnx) plus its external data. */
+function parseGraphFiles(c: Checker, files: FileSpec[], field: string, name: string | undefined, perPrompt: boolean): GraphSpec {
+  const models = files.filter((f) => f.role === undefined);
+  if (models.length !== 1) {
+    c.fail(field, 'a list with exactly one file without a role (the ONNX graph) plus any "external-data" files', `${models.length} such files${models.length ? ` (${models.map((f) => f.path).join(', ')})` : ''}`);
+  }
+  const model = models[0]!;
+  // A /1 graph is named after its file: text_encoder.fp16.onnx → text_encoder.fp16.
+  const graphName = name ?? (model.path.split('/').pop() ?? model.path).replace(/\.onnx$/i, '');
+  return { name: graphName, model, externalData: files.filter((f) => f.role === 'external-data'), perPrompt };
 }
 
 function parseLatent(c: Checker, json: Json): LatentSpec {

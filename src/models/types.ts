@@ -1,7 +1,8 @@
 /**
- * The parsed, validated form of a `kinema-model/1` manifest (docs/model-manifest.md). Everything here
- * has been checked by `parseManifest`; optional JSON fields are filled with their defaults so the engine
- * never re-checks them.
+ * The parsed, validated form of a `kinema-model/2` (or `/1`) manifest (docs/model-manifest.md). Everything
+ * here has been checked by `parseManifest`; optional JSON fields are filled with their defaults so the
+ * engine never re-checks them. A `/1` manifest parses to the same form (pipeline `kinema-micro`, each
+ * variant's files one graph). Fields only one family reads stay in `json` for that family's validator.
  */
 import type { ComponentName } from '../progress/events';
 import { SCHEDULER_TYPES, type SchedulerType } from '../contract/domain';
@@ -10,7 +11,11 @@ export { SCHEDULER_TYPES, type SchedulerType };
 
 export type { ComponentName };
 
-export const MANIFEST_FORMAT = 'kinema-model/1';
+/** The format converters write. */
+export const MANIFEST_FORMAT = 'kinema-model/2';
+/** Every format `parseManifest` reads: `/1` (kinema-micro's first manifests) still loads. */
+export const MANIFEST_FORMATS = ['kinema-model/1', 'kinema-model/2'] as const;
+export type ManifestFormat = (typeof MANIFEST_FORMATS)[number];
 export const COMPONENT_NAMES: readonly ComponentName[] = ['textEncoder', 'denoiser', 'vaeDecoder'];
 
 /** How weights are stored. */
@@ -22,7 +27,8 @@ export type ComputePrecision = 'fp32' | 'fp16';
 export const COMPUTE_PRECISIONS: readonly ComputePrecision[] = ['fp32', 'fp16'];
 
 
-export type FileRole = 'external-data';
+/** `external-data` within a graph; a variant's `data` files may carry a label of the family's (`embedding`). */
+export type FileRole = 'external-data' | (string & {});
 
 export interface FileSpec {
   /** Relative name: the cache key, the key of `loadFiles`' result, and the name onnxruntime sees for external data. */
@@ -36,10 +42,26 @@ export interface FileSpec {
   readonly role?: FileRole;
 }
 
+/** One ONNX graph of a component: the .onnx and its external data. */
+export interface GraphSpec {
+  /** Unique within the variant (`text_encoder_0`, `denoiser_context`); a `/1` variant's graph is named after its file. */
+  readonly name: string;
+  /** The .onnx file (the graph's one file without a role). */
+  readonly model: FileSpec;
+  /** Its `external-data` files, passed to onnxruntime under their `path`. */
+  readonly externalData: readonly FileSpec[];
+  /** Runs once per prompt, before the per-step graphs (Wan's text projection). */
+  readonly perPrompt: boolean;
+}
+
 export interface VariantSpec {
   readonly dtype: Dtype;
   readonly compute: ComputePrecision;
-  /** Exactly one file without a role (the ONNX graph), plus any external-data files. */
+  /** Run in this order; each graph's inputs come from the caller or an earlier graph, by name. */
+  readonly graphs: readonly GraphSpec[];
+  /** Files the family reads itself (not graphs), e.g. a token-embedding table. */
+  readonly data: readonly FileSpec[];
+  /** Every file of the variant, each path once: the graphs' files in order, then `data`. */
   readonly files: readonly FileSpec[];
   /** Sum of `files[].bytes`. */
   readonly bytes: number;
@@ -47,6 +69,8 @@ export interface VariantSpec {
 
 export interface ComponentSpec {
   readonly variants: readonly VariantSpec[];
+  /** The component's JSON as published, for the family's own fields (`config`, `streaming`, `embedding`). */
+  readonly json: Readonly<Record<string, unknown>>;
 }
 
 export interface TextEncoderSpec extends ComponentSpec {
@@ -104,7 +128,9 @@ export interface WebGpuRequirements {
 }
 
 export interface ModelManifest {
-  readonly format: typeof MANIFEST_FORMAT;
+  readonly format: ManifestFormat;
+  /** The family that runs the model (src/families): `kinema-micro` for every `/1` manifest. */
+  readonly pipeline: string;
   readonly id: string;
   readonly version: string;
   readonly name: string;
@@ -113,12 +139,18 @@ export interface ModelManifest {
   readonly languages: readonly string[];
   /** The absolute URL the manifest was read from; file paths were resolved against it. */
   readonly manifestUrl: string;
-  readonly tokenizer: TokenizerSpec;
+  /** Absent only in a `/2` manifest converted without its text encoder (generate() then refuses it). */
+  readonly tokenizer?: TokenizerSpec;
+  /**
+   * The components the manifest has. `/1` has all three; a `/2` manifest may leave some out (a converter
+   * given only some): it loads for component runs, and `generate()` refuses it with MODEL_INCOMPLETE.
+   */
   readonly components: {
-    readonly textEncoder: TextEncoderSpec;
-    readonly denoiser: ComponentSpec;
-    readonly vaeDecoder: ComponentSpec;
+    readonly textEncoder?: TextEncoderSpec;
+    readonly denoiser?: ComponentSpec;
+    readonly vaeDecoder?: ComponentSpec;
   };
+  /** Each present component once. */
   readonly releaseOrder: readonly ComponentName[];
   readonly latent: LatentSpec;
   readonly scheduler: SchedulerSpec;
@@ -129,7 +161,14 @@ export interface ModelManifest {
   readonly vocabulary: Readonly<Record<string, Readonly<Record<string, readonly string[]>>>>;
   /** language → example prompts. Empty when the manifest has none. */
   readonly examples: Readonly<Record<string, readonly string[]>>;
+  /** The manifest's JSON as published (a copy), for the family's own fields (Wan's `guidance`). */
+  readonly json: Readonly<Record<string, unknown>>;
 }
 
-/** One chosen variant per component. */
-export type SelectedVariants = Readonly<Record<ComponentName, VariantSpec>>;
+/** One chosen variant per component the manifest has. */
+export type SelectedVariants = Readonly<Partial<Record<ComponentName, VariantSpec>>>;
+
+/** The components a manifest has, in the canonical order (textEncoder, denoiser, vaeDecoder). */
+export function presentComponents(manifest: Pick<ModelManifest, 'components'>): ComponentName[] {
+  return COMPONENT_NAMES.filter((name) => manifest.components[name] !== undefined);
+}

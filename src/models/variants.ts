@@ -4,7 +4,7 @@
  */
 import { KinemaError } from '../errors';
 import {
-  COMPONENT_NAMES, type ComponentName, type ComputePrecision, type Dtype, type FileSpec, type ModelManifest,
+  presentComponents, type ComponentName, type ComputePrecision, type Dtype, type FileSpec, type ModelManifest,
   type SelectedVariants, type VariantSpec,
 } from './types';
 
@@ -22,7 +22,7 @@ export interface SelectVariantsOptions {
 }
 
 /**
- * One variant per component. Eligible: compute fp32, or fp16 when `shaderF16`. Ranked by `preferDtype`,
+ * One variant per component the manifest has. Eligible: compute fp32, or fp16 when `shaderF16`. Ranked by `preferDtype`,
  * then `preferCompute`, then download size, then manifest order. Every component has an fp32-compute
  * variant (the parser guarantees it), so this always succeeds.
  */
@@ -30,9 +30,9 @@ export function selectVariants(manifest: ModelManifest, options: SelectVariantsO
   if (typeof options?.shaderF16 !== 'boolean') throw new TypeError('selectVariants: options.shaderF16 must be a boolean (adapter.features.has("shader-f16"))');
   const preferCompute = options.preferCompute ?? 'fp32';
   const sizeSign = (options.size ?? 'smallest') === 'smallest' ? 1 : -1;
-  const result = {} as Record<ComponentName, VariantSpec>;
-  for (const component of COMPONENT_NAMES) {
-    const variants = manifest.components[component].variants;
+  const result: Partial<Record<ComponentName, VariantSpec>> = {};
+  for (const component of presentComponents(manifest)) {
+    const variants = manifest.components[component]!.variants;
     const eligible = variants
       .map((variant, index) => ({ variant, index }))
       .filter(({ variant }) => variant.compute === 'fp32' || options.shaderF16);
@@ -63,13 +63,13 @@ export function selectVariants(manifest: ModelManifest, options: SelectVariantsO
 }
 
 /**
- * Every file a load needs: the tokenizer's, then each selected variant's in component order, each path
- * once (the parser guarantees a shared path is the same file).
+ * Every file a load needs: the tokenizer's, then each selected variant's in component order (its graphs'
+ * files, then its data files), each path once (the parser guarantees a shared path is the same file).
  */
 export function selectedFiles(manifest: ModelManifest, selected: SelectedVariants): FileSpec[] {
   const byPath = new Map<string, FileSpec>();
-  for (const file of manifest.tokenizer.files) byPath.set(file.path, file);
-  for (const component of COMPONENT_NAMES) for (const file of selected[component].files) if (!byPath.has(file.path)) byPath.set(file.path, file);
+  for (const file of manifest.tokenizer?.files ?? []) byPath.set(file.path, file);
+  for (const component of presentComponents(manifest)) for (const file of selected[component]?.files ?? []) if (!byPath.has(file.path)) byPath.set(file.path, file);
   return [...byPath.values()];
 }
 
@@ -103,8 +103,8 @@ export function checkDeviceLimits(manifest: ModelManifest, selected: SelectedVar
     source = 'requirements.webgpu';
   } else {
     let largest: FileSpec | undefined;
-    for (const component of COMPONENT_NAMES) {
-      for (const file of selected[component].files) if (file.role === undefined && (!largest || file.bytes > largest.bytes)) largest = file;
+    for (const component of presentComponents(manifest)) {
+      for (const file of selected[component]?.files ?? []) if (file.role === undefined && (!largest || file.bytes > largest.bytes)) largest = file;
     }
     if (!largest) return null;
     need = { maxBufferSize: largest.bytes, maxStorageBufferBindingSize: largest.bytes };

@@ -47,7 +47,7 @@ function servedManifest(version = '1.0.0', id = 'kinema-micro'): { manifest: Mod
   for (const c of Object.values(json.components) as any[]) for (const v of c.variants) v.files.forEach(visit);
   const manifest = parseManifest(json, `https://cdn.example/${id}/manifest.json`);
   const byUrl = new Map<string, Uint8Array>();
-  for (const f of [manifest.tokenizer.files, ...Object.values(manifest.components).flatMap((c) => c.variants.map((v) => v.files))].flat()) {
+  for (const f of [manifest.tokenizer!.files, ...Object.values(manifest.components).flatMap((c) => c!.variants.map((v) => v.files))].flat()) {
     byUrl.set(f.url, content.get(f.path) ?? content.get([...content.keys()].find((k) => k.endsWith(f.path))!)!);
   }
   const fetch: LoaderFetch = async (url) => {

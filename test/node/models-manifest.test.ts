@@ -22,9 +22,9 @@ describe('parseManifest: a good manifest', () => {
   it('keeps the fields and fills defaults', () => {
     expect(manifest.id).toBe('kinema-micro');
     expect(manifest.version).toBe('1.0.0');
-    expect(manifest.components.textEncoder.hiddenSize).toBe(128);
-    expect(manifest.components.denoiser.variants.map((v) => `${v.dtype}/${v.compute}`)).toEqual(['fp32/fp32', 'fp16/fp16', 'int8/fp32']);
-    expect(manifest.components.denoiser.variants[0]?.bytes).toBe(3_020_000);
+    expect(manifest.components.textEncoder!.hiddenSize).toBe(128);
+    expect(manifest.components.denoiser!.variants.map((v) => `${v.dtype}/${v.compute}`)).toEqual(['fp32/fp32', 'fp16/fp16', 'int8/fp32']);
+    expect(manifest.components.denoiser!.variants[0]?.bytes).toBe(3_020_000);
     expect(manifest.latent.std).toHaveLength(8);
     expect(manifest.scheduler).toEqual({ type: 'flow-match-euler', config: { num_train_timesteps: 1000, shift: 3 } });
     expect(manifest.releaseOrder).toEqual(['textEncoder', 'denoiser', 'vaeDecoder']);
@@ -33,21 +33,21 @@ describe('parseManifest: a good manifest', () => {
   });
 
   it('resolves relative paths against the manifest URL and keeps absolute URLs (Hugging Face resolve)', () => {
-    const tokenizer = manifest.tokenizer.files[0];
+    const tokenizer = manifest.tokenizer!.files[0];
     expect(tokenizer?.url).toBe('https://example.com/models/kinema-micro/tokenizer.json');
-    const data = manifest.components.denoiser.variants[0]?.files[1];
+    const data = manifest.components.denoiser!.variants[0]?.files[1];
     expect(data).toMatchObject({ path: 'denoiser.onnx.data', role: 'external-data', url: 'https://example.com/models/kinema-micro/denoiser.onnx.data' });
-    const vae = manifest.components.vaeDecoder.variants[0]?.files[0];
+    const vae = manifest.components.vaeDecoder!.variants[0]?.files[0];
     expect(vae).toMatchObject({ path: 'vae_decoder.onnx', url: 'https://huggingface.co/kinema/kinema-micro/resolve/main/vae_decoder.onnx' });
     // Only a url: the file is named after its last segment.
-    expect(manifest.components.vaeDecoder.variants[1]?.files[0]?.path).toBe('vae_decoder_fp16.onnx');
+    expect(manifest.components.vaeDecoder!.variants[1]?.files[0]?.path).toBe('vae_decoder_fp16.onnx');
   });
 
   it('resolves nested paths and a manifest served from a Hugging Face resolve URL', () => {
     const json = goodJson();
     json.tokenizer.files[0].path = 'tok/tokenizer.json';
     const hf = parseManifest(json, 'https://huggingface.co/kinema/kinema-micro/resolve/main/manifest.json');
-    expect(hf.tokenizer.files[0]?.url).toBe('https://huggingface.co/kinema/kinema-micro/resolve/main/tok/tokenizer.json');
+    expect(hf.tokenizer!.files[0]?.url).toBe('https://huggingface.co/kinema/kinema-micro/resolve/main/tok/tokenizer.json');
   });
 
   it('accepts optional fields missing, and a path shared by two variants when it is the same file', () => {
@@ -66,7 +66,7 @@ describe('parseManifest: a good manifest', () => {
     files[1].bytes = 2 ** 31 - 1;
     files.push({ path: 'denoiser.onnx.data_1', bytes: 2 ** 31 - 1, sha256: 'b'.repeat(64), role: 'external-data' });
     const m = parseManifest(json, MANIFEST_URL);
-    expect(m.components.denoiser.variants[0]?.bytes).toBe(20_000 + 2 * (2 ** 31 - 1));
+    expect(m.components.denoiser!.variants[0]?.bytes).toBe(20_000 + 2 * (2 ** 31 - 1));
   });
 
   it('says how to fix a relative manifest URL (caller mistake → TypeError)', () => {
@@ -79,7 +79,7 @@ type Mutation = [name: string, mutate: (m: any) => unknown, field: string, expec
 const h = (c: string) => c.repeat(64);
 const BAD: Mutation[] = [
   ['not an object', () => [], '(root)', /an object/],
-  ['wrong format', (m) => { m.format = 'kinema-model/2'; }, 'format', /"kinema-model\/1"/],
+  ['wrong format', (m) => { m.format = 'kinema-model/9'; }, 'format', /"kinema-model\/1", "kinema-model\/2"/],
   ['id with capitals', (m) => { m.id = 'Kinema'; }, 'id', /\[a-z0-9\]/],
   ['missing version', (m) => { delete m.version; }, 'version', /non-empty string.*missing/],
   ['missing tokenizer', (m) => { delete m.tokenizer; }, 'tokenizer', /an object/],
@@ -87,26 +87,26 @@ const BAD: Mutation[] = [
   ['tokenizer maxLength 0', (m) => { m.tokenizer.maxLength = 0; }, 'tokenizer.maxLength', /positive safe integer/],
   ['missing component', (m) => { delete m.components.vaeDecoder; }, 'components.vaeDecoder', /an object/],
   ['unknown component', (m) => { m.components.vae_decoder = m.components.vaeDecoder; }, 'components.vae_decoder', /known components/],
-  ['no variants', (m) => { m.components.denoiser.variants = []; }, 'components.denoiser.variants', /non-empty array/],
-  ['hash in upper case', (m) => { m.components.denoiser.variants[1].files[0].sha256 = h('A'); }, 'components.denoiser.variants[1].files[0].sha256', /64 lowercase hex/],
+  ['no variants', (m) => { m.components.denoiser!.variants = []; }, 'components.denoiser.variants', /non-empty array/],
+  ['hash in upper case', (m) => { m.components.denoiser!.variants[1].files[0].sha256 = h('A'); }, 'components.denoiser.variants[1].files[0].sha256', /64 lowercase hex/],
   ['hash too short', (m) => { m.tokenizer.files[1].sha256 = 'abc'; }, 'tokenizer.files[1].sha256', /64 lowercase hex.*"abc"/],
-  ['negative bytes', (m) => { m.components.denoiser.variants[0].files[1].bytes = -1; }, 'components.denoiser.variants[0].files[1].bytes', /non-negative safe integer/],
-  ['fractional bytes', (m) => { m.components.textEncoder.variants[0].files[0].bytes = 1.5; }, 'components.textEncoder.variants[0].files[0].bytes', /non-negative safe integer/],
-  ['bytes beyond 2^53', (m) => { m.components.textEncoder.variants[0].files[0].bytes = 2 ** 53; }, 'components.textEncoder.variants[0].files[0].bytes', /safe integer/],
-  ['bytes as a string', (m) => { m.components.textEncoder.variants[0].files[0].bytes = '400000'; }, 'components.textEncoder.variants[0].files[0].bytes'],
+  ['negative bytes', (m) => { m.components.denoiser!.variants[0].files[1].bytes = -1; }, 'components.denoiser.variants[0].files[1].bytes', /non-negative safe integer/],
+  ['fractional bytes', (m) => { m.components.textEncoder!.variants[0].files[0].bytes = 1.5; }, 'components.textEncoder.variants[0].files[0].bytes', /non-negative safe integer/],
+  ['bytes beyond 2^53', (m) => { m.components.textEncoder!.variants[0].files[0].bytes = 2 ** 53; }, 'components.textEncoder.variants[0].files[0].bytes', /safe integer/],
+  ['bytes as a string', (m) => { m.components.textEncoder!.variants[0].files[0].bytes = '400000'; }, 'components.textEncoder.variants[0].files[0].bytes'],
   ['path with ..', (m) => { m.tokenizer.files[0].path = '../secret.json'; }, 'tokenizer.files[0].path', /relative path/],
   ['absolute path', (m) => { m.tokenizer.files[0].path = '/tokenizer.json'; }, 'tokenizer.files[0].path', /relative path/],
   ['non-http url', (m) => { m.tokenizer.files[0].url = 'file:///etc/passwd'; }, 'tokenizer.files[0].url', /http\(s\)/],
-  ['duplicate path in a variant', (m) => { m.components.denoiser.variants[0].files[1].path = 'denoiser.onnx'; }, 'components.denoiser.variants[0].files[1].path', /unique/],
-  ['same path, different file', (m) => { m.components.denoiser.variants[2].files[0].path = 'text_encoder.onnx'; }, 'components.denoiser.variants[2].files[0].path', /same file.*components\.textEncoder\.variants\[0\]\.files\[0\]/],
-  ['unknown role', (m) => { m.components.denoiser.variants[0].files[1].role = 'weights'; }, 'components.denoiser.variants[0].files[1].role', /"external-data"/],
-  ['two graphs in a variant', (m) => { delete m.components.denoiser.variants[0].files[1].role; }, 'components.denoiser.variants[0].files', /exactly one file without a role/],
-  ['only external data', (m) => { m.components.denoiser.variants[2].files[0].role = 'external-data'; }, 'components.denoiser.variants[2].files', /exactly one/],
-  ['unknown dtype', (m) => { m.components.denoiser.variants[2].dtype = 'bf16'; }, 'components.denoiser.variants[2].dtype', /"fp32", "fp16", "int8", "int4"/],
-  ['unknown compute', (m) => { m.components.denoiser.variants[2].compute = 'int8'; }, 'components.denoiser.variants[2].compute', /"fp32", "fp16"/],
-  ['no fp32-compute variant', (m) => { m.components.vaeDecoder.variants.shift(); }, 'components.vaeDecoder.variants', /compute is "fp32"/],
-  ['two variants of the same kind', (m) => { m.components.textEncoder.variants[1].dtype = 'fp32'; }, 'components.textEncoder.variants[1]', /only variant/],
-  ['missing hiddenSize', (m) => { delete m.components.textEncoder.hiddenSize; }, 'components.textEncoder.hiddenSize', /positive/],
+  ['duplicate path in a variant', (m) => { m.components.denoiser!.variants[0].files[1].path = 'denoiser.onnx'; }, 'components.denoiser.variants[0].files[1].path', /unique/],
+  ['same path, different file', (m) => { m.components.denoiser!.variants[2].files[0].path = 'text_encoder.onnx'; }, 'components.denoiser.variants[2].files[0].path', /same file.*components\.textEncoder\.variants\[0\]\.files\[0\]/],
+  ['unknown role', (m) => { m.components.denoiser!.variants[0].files[1].role = 'weights'; }, 'components.denoiser.variants[0].files[1].role', /"external-data"/],
+  ['two graphs in a variant', (m) => { delete m.components.denoiser!.variants[0].files[1].role; }, 'components.denoiser.variants[0].files', /exactly one file without a role/],
+  ['only external data', (m) => { m.components.denoiser!.variants[2].files[0].role = 'external-data'; }, 'components.denoiser.variants[2].files', /exactly one/],
+  ['unknown dtype', (m) => { m.components.denoiser!.variants[2].dtype = 'bf16'; }, 'components.denoiser.variants[2].dtype', /"fp32", "fp16", "int8", "int4"/],
+  ['unknown compute', (m) => { m.components.denoiser!.variants[2].compute = 'int8'; }, 'components.denoiser.variants[2].compute', /"fp32", "fp16"/],
+  ['no fp32-compute variant', (m) => { m.components.vaeDecoder!.variants.shift(); }, 'components.vaeDecoder.variants', /compute is "fp32"/],
+  ['two variants of the same kind', (m) => { m.components.textEncoder!.variants[1].dtype = 'fp32'; }, 'components.textEncoder.variants[1]', /only variant/],
+  ['missing hiddenSize', (m) => { delete m.components.textEncoder!.hiddenSize; }, 'components.textEncoder.hiddenSize', /positive/],
   ['releaseOrder incomplete', (m) => { m.releaseOrder = ['textEncoder', 'denoiser', 'denoiser']; }, 'releaseOrder', /exactly once/],
   ['releaseOrder unknown name', (m) => { m.releaseOrder = ['textEncoder', 'unet', 'vaeDecoder']; }, 'releaseOrder[1]'],
   ['mean length ≠ channels', (m) => { m.latent.mean.pop(); }, 'latent.mean', /latent.channels = 8/],
@@ -174,7 +174,7 @@ describe('the shipped kinema-micro manifest', () => {
     const manifest = parseManifest(JSON.parse(readFileSync(shipped, 'utf8')), 'https://example.com/models/kinema-micro/manifest.json');
     expect(manifest.id).toBe('kinema-micro');
     for (const component of ['textEncoder', 'denoiser', 'vaeDecoder'] as const) {
-      expect(manifest.components[component].variants.some((v) => v.compute === 'fp32')).toBe(true);
+      expect(manifest.components[component]!.variants.some((v) => v.compute === 'fp32')).toBe(true);
     }
   });
 });

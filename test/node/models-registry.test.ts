@@ -68,7 +68,7 @@ describe('fetchManifest', () => {
     const fetch = fakeFetch({ [url]: { body: goodText } });
     const m = await fetchManifest('kinema-micro', { fetch, baseUrl: BASE });
     expect(fetch.calls).toEqual([url]);
-    expect(m.tokenizer.files[0]?.url).toBe(`${BASE}kinema-micro/tokenizer.json`);
+    expect(m.tokenizer!.files[0]?.url).toBe(`${BASE}kinema-micro/tokenizer.json`);
   });
 
   it('404 → MODEL_NOT_FOUND, 500 → DOWNLOAD_FAILED, network error → DOWNLOAD_FAILED', async () => {
@@ -108,9 +108,9 @@ describe('fetchManifest', () => {
 
 describe('selectVariants', () => {
   const kinds = (s: ReturnType<typeof selectVariants>) => ({
-    textEncoder: `${s.textEncoder.dtype}/${s.textEncoder.compute}`,
-    denoiser: `${s.denoiser.dtype}/${s.denoiser.compute}`,
-    vaeDecoder: `${s.vaeDecoder.dtype}/${s.vaeDecoder.compute}`,
+    textEncoder: `${s.textEncoder!.dtype}/${s.textEncoder!.compute}`,
+    denoiser: `${s.denoiser!.dtype}/${s.denoiser!.compute}`,
+    vaeDecoder: `${s.vaeDecoder!.dtype}/${s.vaeDecoder!.compute}`,
   });
 
   it('without shader-f16: never an fp16-compute variant; smallest fp32-compute download by default', () => {
