@@ -10,7 +10,7 @@ export type ProgressEvent =
   /** Bytes of model files: `loaded`/`total` over all files of this load; `total` is known before the first byte. */
   | { type: 'download'; file: string; loaded: number; total: number; fromCache: boolean; overall: number }
   /** Something degraded but the work goes on (e.g. the Cache API is missing or full: files kept in memory). */
-  | { type: 'warning'; code: 'CACHE_UNAVAILABLE' | 'CACHE_QUOTA_EXCEEDED' | 'UNKNOWN_WORDS' | 'VARIANT_FALLBACK' | 'WASM_THREADS_NOT_APPLIED' | 'MANIFEST_FROM_CACHE'; message: string; details?: Record<string, unknown>; overall: number }
+  | { type: 'warning'; code: 'CACHE_UNAVAILABLE' | 'CACHE_QUOTA_EXCEEDED' | 'UNKNOWN_WORDS' | 'VARIANT_FALLBACK' | 'WASM_THREADS_NOT_APPLIED' | 'MANIFEST_FROM_CACHE' | 'GUIDANCE_IGNORED' | 'PREVIEWS_UNAVAILABLE'; message: string; details?: Record<string, unknown>; overall: number }
   /** An onnxruntime session being created (shader compilation on WebGPU). */
   | { type: 'compile'; component: ComponentName; index: number; total: number; overall: number }
   | { type: 'encode-text'; overall: number }
