@@ -6,6 +6,7 @@
  *
  *   idle ──load()──▶ loading ──ok──▶ ready ──generate()──▶ generating ──settled──▶ ready (or idle)
  *   idle/loading/ready ──generate()──▶ generating (loading the model first, or joining the load under way)
+ *   loading/generating ──DEVICE_LOST──▶ idle (the engine's worker is replaced; see below)
  *   any ──dispose()──▶ disposed (terminal)
  *
  * - Concurrent `load()` calls (and a `generate()` started while loading) share one load; each caller's
@@ -17,13 +18,19 @@
  *   throw synchronously, as documented on each method; limits that need the model's manifest reject.
  * - With `backend: 'auto'` and a cloud configured, a local failure goes to the cloud only when its code
  *   is in CLOUD_FALLBACK_CODES: codes that mean "local generation is impossible on this device".
+ * - DEVICE_LOST from an engine in a worker the generator started (the default worker, or `worker` given
+ *   as a function): onnxruntime keeps a lost GPUDevice for the rest of its realm's life, so that worker
+ *   can never generate again. The call rejects with DEVICE_LOST, the worker is terminated and the model
+ *   forgotten; the next load() or generate() starts a fresh worker (a fresh onnxruntime and device) and
+ *   loads the model again, from the cache when it is cached. An engine the caller supplied (`engine`, or
+ *   `worker` as a Worker) cannot be replaced and keeps failing: the caller makes a new one.
  */
 import { KinemaError, abortError, isKinemaError, type KinemaErrorCode } from '../errors';
 import type { Engine, EngineLoadSpec } from '../contract';
 import { fetchManifestOrCached, isTransientManifestFailure } from '../loader/manifest-cache';
 import type { ModelManifest } from '../models';
 import type { ProgressEvent, ProgressListener } from '../progress/events';
-import { connectWorkerEngine, defaultWorker } from './worker-client';
+import { connectWorkerEngine, defaultWorker, type WorkerEngine } from './worker-client';
 import type { CallOptions, GenerateRequest, GenerateResult, GeneratorOptions, GeneratorState, LoadResult, VideoGenerator, Logger } from './types';
 import { checkRequestShape, resolveOptions, resolveRequest } from './validate';
 
@@ -103,6 +110,8 @@ export function createVideoGenerator(options?: GeneratorOptions): VideoGenerator
   }
   let state: GeneratorState = 'idle';
   let engine: Promise<Engine> | undefined;
+  // Whether the generator starts the engine's worker itself, so it can start a fresh one after DEVICE_LOST.
+  const renewable = options?.engine === undefined && (options?.worker === undefined || typeof options.worker === 'function');
   let manifest: Promise<ModelManifest> | undefined;
   let loadedLocal: LoadResult | undefined;
   let localUnavailable: KinemaError | undefined;
@@ -193,6 +202,23 @@ export function createVideoGenerator(options?: GeneratorOptions): VideoGenerator
     return engine;
   }
 
+  /**
+   * A failure from the engine `from`: after DEVICE_LOST, a renewable engine is retired (its worker
+   * terminated, the model forgotten) so the next call starts afresh. Returns the error to reject with.
+   */
+  function afterEngineFailure(from: Promise<Engine>, error: unknown): unknown {
+    if (!renewable || !isKinemaError(error, 'DEVICE_LOST')) return error;
+    const lost = new KinemaError('DEVICE_LOST', "the GPU device was lost; this generator's next call starts a fresh worker and loads the model again", { details: error.details, cause: error });
+    if (engine === from) {
+      engine = undefined;
+      loadedLocal = undefined;
+      logger?.warn('kinema: the GPU device was lost; the next call starts a fresh worker and loads the model again');
+      // Any other call still pending on that worker ends with the same reason.
+      void from.then((old) => (old as WorkerEngine).terminate(lost), () => undefined);
+    }
+    return lost;
+  }
+
   async function specWithUrl(signal?: AbortSignal): Promise<EngineLoadSpec> {
     const { manifestUrl } = await settle(getManifest(), signal);
     return {
@@ -225,8 +251,14 @@ export function createVideoGenerator(options?: GeneratorOptions): VideoGenerator
       if (!resolved.allowWasm) throw new KinemaError('NO_BACKEND', 'this page has no WebGPU (navigator.gpu is missing) and allowWasm is false');
       onProgress({ type: 'fallback', from: 'webgpu', to: 'wasm', reason: 'this page has no WebGPU (navigator.gpu is missing)', code: 'WEBGPU_UNAVAILABLE', overall: 0 });
     }
-    const local = await settle(getEngine(), signal);
-    const info = await settle(local.load(spec, onProgress, signal), signal);
+    const from = getEngine();
+    const local = await settle(from, signal);
+    let info: Awaited<ReturnType<Engine['load']>>;
+    try {
+      info = await settle(local.load(spec, onProgress, signal), signal);
+    } catch (error) {
+      throw afterEngineFailure(from, error);
+    }
     for (const warning of info.warnings) logger?.warn(`kinema: ${warning}`);
     loadedLocal = { backend: info.backend, model: info.model, modelVersion: info.modelVersion, downloadedBytes: info.downloadedBytes, totalBytes: info.totalBytes, loadMs: info.loadMs };
     return loadedLocal;
@@ -348,12 +380,15 @@ export function createVideoGenerator(options?: GeneratorOptions): VideoGenerator
             const needsLoad = loadedLocal === undefined;
             const load = await joinLoad(call.signal, needsLoad ? phase(onProgress, 0, LOAD_SHARE) : undefined);
             loadMs = needsLoad ? load.loadMs : 0;
-            const local = await settle(getEngine());
+            const from = getEngine();
+            const local = await settle(from);
             // The engine honours the caller's signal itself (the state stays 'generating' until it has stopped).
             const linked = callSignal(call.signal);
             let result: GenerateResult;
             try {
               result = await settle(local.generate(spec, phase(onProgress, needsLoad ? LOAD_SHARE : 0, 1), linked.signal));
+            } catch (error) {
+              throw afterEngineFailure(from, error);
             } finally {
               linked.release();
             }

@@ -10,8 +10,8 @@ import { registerTransferHandlers, unwrapReply, type WireFailure } from '../tran
 import { CallRelay, type CalledEngine } from '../transport/serve';
 
 export interface WorkerEngine extends Engine {
-  /** Ends the worker as a crash would; pending calls reject with WORKER_CRASHED. */
-  terminate(): void;
+  /** Ends the worker at once; pending calls reject with `reason` (WORKER_CRASHED, as a crash would, by default). */
+  terminate(reason?: KinemaError): void;
 }
 
 export function defaultWorker(): Worker {
@@ -75,9 +75,9 @@ export function connectWorkerEngine(worker: Worker): WorkerEngine {
         worker.terminate();
       }
     },
-    terminate: () => {
+    terminate: (reason) => {
       worker.terminate();
-      die(new KinemaError('WORKER_CRASHED', 'the kinema worker was terminated'));
+      die(reason ?? new KinemaError('WORKER_CRASHED', 'the kinema worker was terminated'));
     },
   };
 }

@@ -5,7 +5,7 @@ import { CLOUD_FALLBACK_CODES, createVideoGenerator } from '../../src/api/genera
 import { KINEMA_ERROR_CODES, KinemaError, type KinemaErrorCode } from '../../src/errors';
 import type { GeneratorOptions, VideoGenerator } from '../../src/api/types';
 import { createFakeEngine, fakeLoadInfo, fakeResult, type FakeEngine } from '../support/fakes/fake-engine';
-import { startFakeServer, startProxyHarness, FAKE_PROXY_TOKEN, type FakeServer, type ProxyHarness } from '../support/fakes';
+import { createFakeWorkers, startFakeServer, startProxyHarness, FAKE_PROXY_TOKEN, type FakeServer, type ProxyHarness } from '../support/fakes';
 
 const manifestJson = readFileSync(new URL('../../public/models/kinema-micro/manifest.json', import.meta.url), 'utf8');
 
@@ -365,4 +365,139 @@ describe('cloud fallback only for the documented codes', () => {
     expect(fake.count('generate')).toBe(0);
     expect(generator.state).toBe('ready');
   }, 30_000);
+});
+
+describe('DEVICE_LOST: the engine in a worker of its own is replaced', () => {
+  const lost = () => new KinemaError('DEVICE_LOST', 'the GPU device was lost (destroyed)');
+  function withWorkers(extra: Partial<GeneratorOptions> = {}) {
+    const workers = createFakeWorkers();
+    const generator = createVideoGenerator({ model: model(), backend: 'wasm', cache: 'cache-api', worker: workers.factory, ...extra });
+    return { workers, generator };
+  }
+  // dispose() asks the live worker's engine to dispose (and waits a moment for it): answer it.
+  async function end(generator: VideoGenerator, live?: FakeEngine) {
+    const disposing = generator.dispose();
+    if (live) (await live.next('dispose')).resolve();
+    await disposing;
+  }
+
+  it('generate: rejects DEVICE_LOST, terminates the worker, rests idle; the next generate() reloads in a fresh worker and succeeds', async () => {
+    const { workers, generator } = withWorkers();
+    const first = generator.generate({ prompt: 'a red circle moving right', format: 'frames' });
+    const old = await workers.started(0);
+    (await old.next('load')).resolve(fakeLoadInfo());
+    (await old.next('generate')).reject(lost());
+    const error = (await failure(first)) as KinemaError;
+    expect(error.code).toBe('DEVICE_LOST');
+    expect(error.message).toMatch(/next call starts a fresh worker/);
+    expect(generator.state).toBe('idle');
+    expect(workers.terminated).toEqual([true]);
+
+    const second = generator.generate({ prompt: 'a red circle moving right', format: 'frames' });
+    expect(generator.state).toBe('generating');
+    const fresh = await workers.started(1);
+    const reload = await fresh.next('load');
+    expect(reload.args).toEqual(old.calls.find((c) => c.method === 'load')!.args); // the same model, cache and backend
+    reload.resolve(fakeLoadInfo({ downloadedBytes: 0 }));
+    (await fresh.next('generate')).resolve(fakeResult());
+    await expect(second).resolves.toMatchObject({ backend: 'wasm', format: 'frames' });
+    expect(generator.state).toBe('ready');
+    expect(workers.engines).toHaveLength(2);
+    expect(old.count('generate')).toBe(1);
+    await end(generator, fresh);
+  });
+
+  it('load: rejects DEVICE_LOST and terminates the worker; the next load() starts a fresh one', async () => {
+    const { workers, generator } = withWorkers();
+    const first = generator.load();
+    const old = await workers.started(0);
+    (await old.next('load')).reject(lost());
+    expect(await codeOf(first)).toBe('DEVICE_LOST');
+    expect(generator.state).toBe('idle');
+    expect(workers.terminated).toEqual([true]);
+    const again = generator.load();
+    expect(generator.state).toBe('loading');
+    (await (await workers.started(1)).next('load')).resolve(fakeLoadInfo());
+    await expect(again).resolves.toMatchObject({ backend: 'wasm' });
+    expect(generator.state).toBe('ready');
+    expect(workers.terminated).toEqual([true, false]);
+    await end(generator, workers.engines[1]);
+  });
+
+  it('a call still pending on the lost worker ends with DEVICE_LOST too', async () => {
+    const { workers, generator } = withWorkers();
+    const generating = generator.generate({ prompt: 'a square', format: 'frames' });
+    const old = await workers.started(0);
+    (await old.next('load')).resolve(fakeLoadInfo());
+    const run = await old.next('generate');
+    const cached = generator.isCached();
+    await old.next('isCached'); // reached the old worker, unanswered
+    run.reject(lost());
+    expect(await codeOf(generating)).toBe('DEVICE_LOST');
+    expect(await codeOf(cached)).toBe('DEVICE_LOST');
+    await end(generator);
+  });
+
+  it('other failures keep the worker and the loaded model', async () => {
+    const { workers, generator } = withWorkers();
+    const first = generator.generate({ prompt: 'a circle', format: 'frames' });
+    const only = await workers.started(0);
+    (await only.next('load')).resolve(fakeLoadInfo());
+    (await only.next('generate')).reject(new KinemaError('BACKEND_FAILED', 'kernel failed'));
+    expect(await codeOf(first)).toBe('BACKEND_FAILED');
+    expect(generator.state).toBe('ready');
+    const second = generator.generate({ prompt: 'a circle', format: 'frames' });
+    (await only.next('generate')).resolve(fakeResult());
+    await second;
+    expect(workers.engines).toHaveLength(1);
+    expect(workers.terminated).toEqual([false]);
+    expect(only.count('load')).toBe(1);
+    await end(generator, only);
+  });
+
+  it('dispose() after DEVICE_LOST starts no worker again', async () => {
+    const { workers, generator } = withWorkers();
+    const first = generator.generate({ prompt: 'a circle', format: 'frames' });
+    const old = await workers.started(0);
+    (await old.next('load')).resolve(fakeLoadInfo());
+    (await old.next('generate')).reject(lost());
+    expect(await codeOf(first)).toBe('DEVICE_LOST');
+    await end(generator);
+    expect(await codeOf(generator.generate({ prompt: 'a circle', format: 'frames' }))).toBe('DISPOSED');
+    expect(await codeOf(generator.load())).toBe('DISPOSED');
+    expect(workers.engines).toHaveLength(1);
+  });
+
+  it("with 'auto' and a cloud, the lost call goes to the cloud, and the next call is local again in a fresh worker", async () => {
+    const { workers, generator } = withWorkers({ backend: 'auto', cloud: cloud() });
+    const before = proxy.requests.length;
+    const first = generator.generate({ prompt: 'a boat', format: 'mp4' });
+    const old = await workers.started(0);
+    (await old.next('load')).resolve(fakeLoadInfo());
+    (await old.next('generate')).reject(lost());
+    expect(await codeOf(first)).toBe('PROVIDER_AUTH'); // the fake proxy's answer: the cloud was asked
+    expect(proxy.requests.length).toBeGreaterThan(before);
+    const second = generator.generate({ prompt: 'a boat', format: 'frames' });
+    const fresh = await workers.started(1);
+    (await fresh.next('load')).resolve(fakeLoadInfo());
+    (await fresh.next('generate')).resolve(fakeResult());
+    await expect(second).resolves.toMatchObject({ backend: 'wasm' });
+    await end(generator, fresh);
+  });
+
+  it('an engine the caller supplied is not replaced: the error is passed on and the same engine serves the next call', async () => {
+    const { fake, generator } = setup();
+    const first = generator.generate({ prompt: 'a circle', format: 'frames' });
+    (await fake.next('load')).resolve(fakeLoadInfo());
+    (await fake.next('generate')).reject(lost());
+    const error = (await failure(first)) as KinemaError;
+    expect(error.code).toBe('DEVICE_LOST');
+    expect(error.message).toBe('the GPU device was lost (destroyed)');
+    expect(generator.state).toBe('ready');
+    const second = generator.generate({ prompt: 'a circle', format: 'frames' });
+    (await fake.next('generate')).resolve(fakeResult());
+    await second;
+    expect(fake.count('load')).toBe(1);
+    expect(fake.count('dispose')).toBe(0);
+  });
 });

@@ -10,3 +10,5 @@ export type { FakeClock } from './fake-clock';
 export { tinyMp4, TINY_MP4_PATH } from './tiny-video';
 export { startProxyHarness, listen, FAKE_PROXY_TOKEN } from './proxy-harness';
 export type { ProxyHarness } from './proxy-harness';
+export { createFakeWorkers } from './fake-workers';
+export type { FakeWorkers } from './fake-workers';
