@@ -5,8 +5,8 @@
  * Imports nothing GPU: safe in Node.
  */
 import { normalAt } from './philox';
-import type { AffineOptions, CfgOptions, NoiseOptions, SchedulerStepBuffers, SchedulerStepOptions, ToRgbaOptions } from './types';
-import { checkAliasing, resolveAffine, resolveCfg, resolveNoise, resolveSchedulerStep, resolveToRgba } from './validate';
+import type { AffineOptions, CfgOptions, CombineOptions, CombineTerm, NoiseOptions, SchedulerStepBuffers, SchedulerStepOptions, ToRgbaOptions } from './types';
+import { checkAliasing, checkCombineAliasing, resolveAffine, resolveCfg, resolveCombine, resolveNoise, resolveSchedulerStep, resolveToRgba } from './validate';
 
 /** An argument's memory for the aliasing check: views of one ArrayBuffer are one store. */
 const arg = (name: string, array: Float32Array, offset: number, count: number, written = false) => ({
@@ -62,6 +62,26 @@ export function schedulerStep(buffers: SchedulerStepBuffers<Float32Array>, optio
     if (x0) x0[o.x0Offset + j] = p;
     xNext[o.xNextOffset + j] = f32(f32(f32(e * p) + f32(f * m)) + f32(g * xv));
   }
+}
+
+/**
+ * out = Σ coef_k·input_k over slices of `count` elements, as the WGSL kernel sums: left to right in f32,
+ * in dispatches of up to 4 terms, each later dispatch adding up to 3 terms to the output in place.
+ */
+export function combine(terms: readonly CombineTerm<Float32Array>[], out: Float32Array, options: CombineOptions): void {
+  const o = resolveCombine(terms, options, (input) => {
+    if (!(input instanceof Float32Array)) throw new TypeError('combine inputs must be Float32Arrays');
+    return input.length;
+  }, out.length);
+  checkCombineAliasing(o.terms.map((t, k) => arg(`terms[${k}]`, t.input, t.offset, o.count)), arg('out', out, o.outputOffset, o.count, true));
+  o.chunks.forEach((chunk, c) => {
+    const coefs = chunk.map((t) => f32(t.coef));
+    for (let j = 0; j < o.count; j++) {
+      let acc = c === 0 ? f32(coefs[0]! * chunk[0]!.input[chunk[0]!.offset + j]!) : out[o.outputOffset + j]!;
+      for (let k = c === 0 ? 1 : 0; k < chunk.length; k++) acc = f32(acc + f32(coefs[k]! * chunk[k]!.input[chunk[k]!.offset + j]!));
+      out[o.outputOffset + j] = acc;
+    }
+  });
 }
 
 /** out[c, k] = x[c, k]·scale[c] + bias[c] over a [C, channelLength] tensor. */
@@ -131,4 +151,4 @@ export function toByte(v: number): number {
 }
 
 /** The CPU twins under the same names as the GPU kernels (without the command encoder). */
-export const cpuKernels = { noise, cfg, schedulerStep, affine, toRgba } as const;
+export const cpuKernels = { noise, cfg, schedulerStep, combine, affine, toRgba } as const;

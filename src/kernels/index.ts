@@ -28,6 +28,9 @@
  *   SwiftShader the values are bit-identical.
  * - `cfg(encoder, modelOutput[2N], out[N], { count: N, guidanceScale })`: u + g·(c − u).
  * - `schedulerStep(encoder, { x, modelOutput, xNext, x0? }, { count, update, clipRange? })`.
+ * - `combine(encoder, [{ input, coef, offset? }, …], out, { count, outputOffset? })`: Σ coef_k·input_k in f32,
+ *   summed left to right, 4 inputs per dispatch (longer sums chain in place over out, so then out must be
+ *   apart from every input). The samplers' updates (src/schedulers/sampler.ts) are all of this form.
  * - `affine(encoder, input[C·L], out[C·L], { channels, channelLength, scale, bias })`: x·scale[c] + bias[c].
  * - `toRgba(encoder, video[3·F·H·W], out[u32 pixels], { frames, height, width, scale?, filter?,
  *   frameStart?, frameCount? })`: video and out must be different buffers. Bytes may differ from the CPU twin by 1 where a value lands on a
@@ -35,11 +38,12 @@
  */
 import { encodeAffine, affineKernel } from './affine';
 import { cfgKernel, encodeCfg } from './cfg';
+import { combineKernel, encodeCombine } from './combine';
 import { KernelManager, type KernelDescription } from './manager';
 import { encodeNoise, noiseKernel } from './noise';
 import { encodeSchedulerStep, schedulerStepKernel } from './scheduler-step';
 import { encodeToRgba, toRgbaKernel } from './to-rgba';
-import type { AffineOptions, CfgOptions, NoiseOptions, SchedulerStepBuffers, SchedulerStepOptions, ToRgbaOptions } from './types';
+import type { AffineOptions, CfgOptions, CombineOptions, CombineTerm, NoiseOptions, SchedulerStepBuffers, SchedulerStepOptions, ToRgbaOptions } from './types';
 
 export type * from './types';
 export { KernelManager, kernelKey, type KernelDescription } from './manager';
@@ -54,6 +58,7 @@ export interface Kernels {
   noise(encoder: GPUCommandEncoder, out: GPUBuffer, options: NoiseOptions): void;
   cfg(encoder: GPUCommandEncoder, modelOutput: GPUBuffer, out: GPUBuffer, options: CfgOptions): void;
   schedulerStep(encoder: GPUCommandEncoder, buffers: SchedulerStepBuffers<GPUBuffer>, options: SchedulerStepOptions): void;
+  combine(encoder: GPUCommandEncoder, terms: readonly CombineTerm<GPUBuffer>[], out: GPUBuffer, options: CombineOptions): void;
   affine(encoder: GPUCommandEncoder, input: GPUBuffer, out: GPUBuffer, options: AffineOptions): void;
   toRgba(encoder: GPUCommandEncoder, video: GPUBuffer, out: GPUBuffer, options: ToRgbaOptions): void;
   /** Finishes and submits the encoders in one queue submission, then frees their parameter buffers. */
@@ -75,6 +80,7 @@ export async function createKernels(device: GPUDevice, options: KernelsOptions =
     step: schedulerStepKernel(workgroupSize),
     noise: noiseKernel(workgroupSize),
     cfg: cfgKernel(workgroupSize),
+    combine: combineKernel(workgroupSize),
     affine: affineKernel(workgroupSize),
     toRgba: toRgbaKernel(workgroupSize),
   };
@@ -90,6 +96,7 @@ export async function createKernels(device: GPUDevice, options: KernelsOptions =
     noise: (encoder, out, o) => (live(), encodeNoise(manager, k.noise, encoder, out, o)),
     cfg: (encoder, modelOutput, out, o) => (live(), encodeCfg(manager, k.cfg, encoder, modelOutput, out, o)),
     schedulerStep: (encoder, buffers, o) => (live(), encodeSchedulerStep(manager, k.step, encoder, buffers, o)),
+    combine: (encoder, terms, out, o) => (live(), encodeCombine(manager, k.combine, encoder, terms, out, o)),
     affine: (encoder, input, out, o) => (live(), encodeAffine(manager, k.affine, encoder, input, out, o)),
     toRgba: (encoder, video, out, o) => (live(), encodeToRgba(manager, k.toRgba, encoder, video, out, o)),
     submit(...encoders) {

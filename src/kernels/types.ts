@@ -77,3 +77,17 @@ export interface ToRgbaOptions {
   /** In pixels (u32 words on the GPU, 4 bytes each on the CPU). */
   readonly outputOffset?: number;
 }
+
+/** One input of `combine`: coef·input[offset + i]. */
+export interface CombineTerm<B> {
+  readonly input: B;
+  readonly coef: number;
+  /** Where this input's slice starts. Default 0. */
+  readonly offset?: number;
+}
+
+export interface CombineOptions {
+  /** Elements in every input slice and in the output. */
+  readonly count: number;
+  readonly outputOffset?: number;
+}

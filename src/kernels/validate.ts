@@ -2,7 +2,7 @@
  * Argument checks shared by the GPU kernels and their CPU twins: both resolve defaults here and throw the
  * same TypeError/RangeError for the same mistake. `capacity` is the buffer's length in elements.
  */
-import type { AffineOptions, CfgOptions, NoiseOptions, SchedulerStepOptions, ToRgbaOptions } from './types';
+import type { AffineOptions, CfgOptions, CombineOptions, CombineTerm, NoiseOptions, SchedulerStepOptions, ToRgbaOptions } from './types';
 
 const U32_LIMIT = 2 ** 32;
 
@@ -60,6 +60,46 @@ export function resolveSchedulerStep(options: SchedulerStepOptions, capacity: { 
   checkRange('schedulerStep xNext', xNextOffset, count, capacity.xNext);
   if (capacity.x0 !== undefined) checkRange('schedulerStep x0', x0Offset, count, capacity.x0);
   return { count, xOffset, modelOutputOffset, xNextOffset, x0Offset, update, clipRange: clip };
+}
+
+/** Inputs per combine dispatch; longer sums are chained in place over the output. */
+export const COMBINE_TERMS_PER_DISPATCH = 4;
+
+/**
+ * `combine`'s arguments: 1 or more terms over slices of `count` elements. `capacity(input)` is an input's
+ * length in elements. The terms come back in summation order, split into dispatches of up to 4 inputs;
+ * every dispatch after the first adds to the output in place (1·out + up to 3 more terms).
+ */
+export function resolveCombine<B>(terms: readonly CombineTerm<B>[], options: CombineOptions, capacity: (input: B) => number, outputCapacity: number) {
+  const count = int('combine count', options.count, undefined);
+  const outputOffset = int('combine outputOffset', options.outputOffset, 0);
+  if (!Array.isArray(terms) || terms.length === 0) throw new TypeError('combine needs a non-empty array of terms { input, coef, offset? }');
+  const resolved = terms.map((t, k) => {
+    if (t === null || typeof t !== 'object' || t.input === undefined || t.input === null) throw new TypeError(`combine terms[${k}] must be { input, coef, offset? }`);
+    const offset = int(`combine terms[${k}].offset`, t.offset, 0);
+    const coef = finite(`combine terms[${k}].coef`, t.coef);
+    checkRange(`combine terms[${k}]`, offset, count, capacity(t.input));
+    return { input: t.input, coef, offset };
+  });
+  checkRange('combine out', outputOffset, count, outputCapacity);
+  const chunks: (typeof resolved)[] = [resolved.slice(0, COMBINE_TERMS_PER_DISPATCH)];
+  for (let k = COMBINE_TERMS_PER_DISPATCH; k < resolved.length; k += COMBINE_TERMS_PER_DISPATCH - 1) chunks.push(resolved.slice(k, k + COMBINE_TERMS_PER_DISPATCH - 1));
+  return { count, outputOffset, terms: resolved, chunks };
+}
+
+/**
+ * combine's aliasing rule: with one dispatch (≤ 4 terms) the output may be exactly an input's range (in
+ * place); a chained sum re-reads the output, so then the output must be apart from every input.
+ */
+export function checkCombineAliasing(inputs: readonly ArgumentRange[], out: ArgumentRange): void {
+  if (inputs.length > COMBINE_TERMS_PER_DISPATCH) {
+    for (const input of inputs) {
+      if (input.store === out.store && input.count > 0 && !(out.start + out.count <= input.start || input.start + input.count <= out.start)) {
+        throw new RangeError(`combine: out overlaps ${input.name}; with more than ${COMBINE_TERMS_PER_DISPATCH} terms the output must be apart from every input`);
+      }
+    }
+  }
+  checkAliasing('combine', [...inputs, out]);
 }
 
 export function resolveAffine(options: AffineOptions, inputCapacity: number, outputCapacity: number) {

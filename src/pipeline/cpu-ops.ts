@@ -6,7 +6,7 @@ import { KinemaError } from '../errors';
 import * as twins from '../kernels/cpu';
 import type { Ort } from '../runtime/ort';
 import { isOutOfMemory, type Session } from '../runtime/sessions';
-import { elementCount, isCpuFeed, type CpuFeed, type LoopOps, type StepCoefficients, type Tensor } from './ops';
+import { checkCombineTerms, elementCount, isCpuFeed, type CpuFeed, type LoopOps, type StepCoefficients, type Tensor } from './ops';
 
 class CpuTensor implements Tensor {
   constructor(readonly data: Float32Array, readonly dims: readonly number[]) {}
@@ -87,6 +87,13 @@ export function createCpuOps(ort: Ort): LoopOps {
       const denoised = wantDenoised ? new Float32Array(x.length) : undefined;
       twins.schedulerStep({ x, modelOutput: asCpu(modelOutput).data, xNext: next, ...(denoised ? { x0: denoised } : {}) }, { count: x.length, update, clipRange });
       return { next: new CpuTensor(next, sample.dims), ...(denoised ? { denoised: new CpuTensor(denoised, sample.dims) } : {}) };
+    },
+
+    combine(terms) {
+      const first = checkCombineTerms(terms);
+      const out = new Float32Array(elementCount(first.dims));
+      twins.combine(terms.map((t) => ({ input: asCpu(t.tensor).data, coef: t.coef })), out, { count: out.length });
+      return new CpuTensor(out, first.dims);
     },
 
     denormalize(latent, mean, std) {

@@ -7,7 +7,7 @@ import { KinemaError } from '../errors';
 import type { Kernels } from '../kernels';
 import type { Ort } from '../runtime/ort';
 import { isOutOfMemory, type Session } from '../runtime/sessions';
-import { elementCount, isCpuFeed, type CpuFeed, type LoopOps, type StepCoefficients, type Tensor } from './ops';
+import { checkCombineTerms, elementCount, isCpuFeed, type CpuFeed, type LoopOps, type StepCoefficients, type Tensor } from './ops';
 
 type OrtTensor = InstanceType<Ort['Tensor']>;
 
@@ -160,6 +160,14 @@ export function createGpuOps(ort: Ort, device: GPUDevice, kernels: Kernels): Loo
         { count: x.length, update, clipRange },
       ));
       return { next, ...(denoised ? { denoised } : {}) };
+    },
+
+    combine(terms) {
+      const first = checkCombineTerms(terms);
+      const out = fresh(first.dims);
+      const inputs = terms.map((t) => ({ input: asGpu(t.tensor).buffer, coef: t.coef }));
+      submit((encoder) => kernels.combine(encoder, inputs, out.buffer, { count: out.length }));
+      return out;
     },
 
     denormalize(latent, mean, std) {

@@ -36,6 +36,11 @@ export interface LoopOps {
   cfg(prediction: Tensor, guidanceScale: number): Tensor;
   /** One scheduler update; returns the next sample and (when asked) the predicted clean sample. */
   step(sample: Tensor, modelOutput: Tensor, coefficients: StepCoefficients, wantDenoised: boolean): { next: Tensor; denoised?: Tensor };
+  /**
+   * Σ coef·tensor over tensors of one element count: a new tensor with the first term's dims, the inputs
+   * untouched (WGSL `combine` on WebGPU, its CPU twin on wasm; no read-back). The samplers' algebra.
+   */
+  combine(terms: readonly { readonly tensor: Tensor; readonly coef: number }[]): Tensor;
   /** z = x·std[c] + mean[c] over a [1, C, …] latent. */
   denormalize(latent: Tensor, mean: readonly number[], std: readonly number[]): Tensor;
   /** RGBA8 frames [first, first+count) of a [1, 3, F, H, W] video in [−1, 1], upscaled. One read-back on WebGPU. */
@@ -65,4 +70,17 @@ export function isCpuFeed(value: Tensor | CpuFeed): value is CpuFeed {
 
 export function elementCount(dims: readonly number[]): number {
   return dims.reduce((a, b) => a * b, 1);
+}
+
+/** LoopOps.combine's argument check, shared by both backends: ≥ 1 term, finite coefficients, one element count. */
+export function checkCombineTerms(terms: readonly { readonly tensor: Tensor; readonly coef: number }[]): Tensor {
+  if (!Array.isArray(terms) || terms.length === 0) throw new TypeError('combine needs a non-empty array of { tensor, coef } terms');
+  const first = terms[0]!.tensor;
+  const count = elementCount(first.dims);
+  terms.forEach((t, k) => {
+    if (typeof t.coef !== 'number' || !Number.isFinite(t.coef)) throw new TypeError(`combine terms[${k}].coef must be a finite number, got ${String(t.coef)}`);
+    const n = elementCount(t.tensor.dims);
+    if (n !== count) throw new RangeError(`combine terms must have one shape: terms[0] is [${first.dims.join(', ')}], terms[${k}] is [${t.tensor.dims.join(', ')}]`);
+  });
+  return first;
 }
