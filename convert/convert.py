@@ -141,11 +141,14 @@ def convert_text_encoder(args, out: Path) -> dict:
         raise UsageError(f"`--text-encoder`: {src} is not a folder (pass the checkpoint's text_encoder/ folder)")
     config = read_config(src)
     module = umt5.build(config)
-    umt5.load_weights(module, read_checkpoint(src, args.trust_pickle))
-    gc.collect()
     s = module.settings
     shards = args.text_encoder_shards or max(umt5.shards_needed(config, w) for w in args.weights)
-    umt5.shard_ranges(s["layers"], shards)  # fails now, naming the flag, if N exceeds the layers
+    try:
+        umt5.shard_ranges(s["layers"], shards)  # fails before the weights are read, naming the flag
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    umt5.load_weights(module, read_checkpoint(src, args.trust_pickle))
+    gc.collect()
     # one table for all variants: fp32 whenever an fp32 variant is asked for and the table fits a file
     emb_dtype = "fp32" if "fp32" in args.weights and umt5.embedding_dtype_for(config, "fp32") == "fp32" else "fp16"
     dest = out / "text_encoder"

@@ -206,6 +206,16 @@ def mask_bias(attention_mask):
     return (1.0 - attention_mask.to(torch.float32))[:, None, None, :] * _MASK_MIN
 
 
+def _run_stack(stack, hidden_states, attention_mask, start, stop, final):
+    bias = mask_bias(attention_mask)
+    x = hidden_states
+    for block in stack.block[start:stop]:
+        x = block(x, bias)
+    if final:
+        x = stack.final_layer_norm(x) * attention_mask.to(x.dtype)[:, :, None]
+    return x
+
+
 class UMT5Encoder(nn.Module):
     """UMT5EncoderModel's tensors: `shared.weight` (alias `encoder.embed_tokens.weight`, tied),
     `encoder.block.{i}.layer.{0,1}...`, `encoder.final_layer_norm.weight`."""
@@ -218,13 +228,7 @@ class UMT5Encoder(nn.Module):
 
     def run_layers(self, hidden_states, attention_mask, start=0, stop=None, final=True):
         """Layers [start, stop) on embedded tokens; with `final`, the final norm times the mask."""
-        bias = mask_bias(attention_mask)
-        x = hidden_states
-        for block in self.encoder.block[start:stop]:
-            x = block(x, bias)
-        if final:
-            x = self.encoder.final_layer_norm(x) * attention_mask.to(x.dtype)[:, :, None]
-        return x
+        return _run_stack(self.encoder, hidden_states, attention_mask, start, stop, final)
 
     def forward(self, input_ids, attention_mask):
         """input_ids, attention_mask [B, L] int64 -> prompt_embeds [B, L, D] (zeros at padding)."""
@@ -277,10 +281,11 @@ def random_checkpoint(config: dict, seed: int) -> dict:
 class _Shard(nn.Module):
     def __init__(self, encoder: UMT5Encoder, start, stop, final):
         super().__init__()
-        self.encoder, self.start, self.stop, self.final = encoder, start, stop, final
+        # the stack under the name `encoder`, so the graph's weights keep their checkpoint names
+        self.encoder, self.start, self.stop, self.final = encoder.encoder, start, stop, final
 
     def forward(self, hidden_states, attention_mask):
-        return self.encoder.run_layers(hidden_states, attention_mask, self.start, self.stop, self.final)
+        return _run_stack(self.encoder, hidden_states, attention_mask, self.start, self.stop, self.final)
 
 
 def layer_bytes(config: dict, weights: str) -> int:
