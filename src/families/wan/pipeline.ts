@@ -90,6 +90,9 @@ export async function runWanPipeline(input: WanPipelineInput): Promise<WanPipeli
   const guided = batch === 2;
   if (batch !== 1 && batch !== 2) throw new RangeError(`wan pipeline: expected 1 or 2 tokenized prompts, got ${batch}`);
   const [, channels, frames, height, width] = input.latentDims;
+  if (input.initialLatents && input.initialLatents.length !== elementCount(input.latentDims)) {
+    throw new RangeError(`initialLatents has ${input.initialLatents.length} values; the latent [${input.latentDims.join(', ')}] needs ${elementCount(input.latentDims)}`);
+  }
   const timings: WanPipelineTimings = { encodeTextMs: 0, denoiseMs: 0, decodeMs: 0, sessionRunMs: 0, readbacksDuringDenoise: 0, frames: 0 };
   const held = new Set<Tensor>();
   const hold = <T extends Tensor>(tensor: T): T => {
@@ -131,9 +134,6 @@ export async function runWanPipeline(input: WanPipelineInput): Promise<WanPipeli
     const ropeCos = hold(ops.upload(rope.cos, [rope.tokens, rope.pairs]));
     const ropeSin = hold(ops.upload(rope.sin, [rope.tokens, rope.pairs]));
     const readbacksBefore = ops.readbacks;
-    if (input.initialLatents && input.initialLatents.length !== elementCount(input.latentDims)) {
-      throw new RangeError(`initialLatents has ${input.initialLatents.length} values; the latent [${input.latentDims.join(', ')}] needs ${elementCount(input.latentDims)}`);
-    }
     let latent: Tensor | undefined = hold(input.initialLatents ? ops.upload(input.initialLatents, input.latentDims) : ops.noise(input.latentDims, input.seed));
 
     // 3. The denoising loop.
