@@ -14,7 +14,7 @@ export type OutputFormat = 'mp4' | 'webm' | 'frames';
 export type UpscaleFilter = 'nearest' | 'bilinear';
 export type WeightPreference = 'auto' | 'fp32' | 'fp16' | 'int8';
 export type CloudProvider = 'dashscope' | 'modelslab';
-export type SchedulerType = 'flow-match-euler' | 'ddim';
+export type SchedulerType = 'flow-match-euler' | 'ddim' | 'unipc' | 'rcm';
 export type CacheKind = 'cache-api' | 'memory';
 
 export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'webgpu', 'wasm', 'cloud'];

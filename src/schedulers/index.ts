@@ -6,6 +6,11 @@
  *   plan.timesteps[i]                               // the model's timestep input at step i
  *   step(plan, i, sample, modelOutput)              // CPU step → { prevSample, predOriginal }
  *   applyLinearUpdate(plan.updates[i], …)           // the same step via the coefficients (what the GPU runs)
+ *
+ * Samplers (./sampler): every type, including the multistep UniPC and rCM (which have no LinearUpdate plan),
+ * as programs over a tensor algebra so latents stay on the GPU:
+ *   const sampler = createSampler({ type: 'unipc', config }, steps, { seed });
+ *   sampler.step(samplerAlgebra(ops, dims), i, sample, modelOutput)   // → { next, x0 }
  */
 import { createDdim } from './ddim';
 import { createFlowMatchEuler } from './flow-match-euler';
@@ -13,6 +18,10 @@ import type { LinearUpdate, Scheduler, SchedulerOptions, SchedulerPlan, StepResu
 
 export type * from './types';
 export { flowMatchMu } from './flow-match-euler';
+export { arrayAlgebra, createSampler, rcmNoiseSeed, samplerAlgebra, unipcSchedule, validateSamplerConfig } from './sampler';
+export type { Sampler, SamplerSpec, SamplerType, TensorAlgebra, Term } from './sampler';
+export type { UnipcConfig } from './unipc';
+export type { RcmConfig } from './rcm';
 
 export function createScheduler(options: SchedulerOptions): Scheduler {
   if (options === null || typeof options !== 'object') throw new TypeError('createScheduler needs { type, config }');
@@ -22,7 +31,11 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
     case 'ddim':
       return createDdim(options.config);
     default:
-      throw new RangeError(`scheduler type must be 'flow-match-euler' or 'ddim', got ${JSON.stringify(options.type)}`);
+      throw new RangeError(
+        options.type === 'unipc' || options.type === 'rcm'
+          ? `${options.type} is a multistep/stochastic sampler with no LinearUpdate plan: use createSampler({ type: '${options.type}', config }, steps, { seed })`
+          : `scheduler type must be 'flow-match-euler' or 'ddim', got ${JSON.stringify(options.type)}`,
+      );
   }
 }
 

@@ -1,0 +1,125 @@
+/**
+ * Every sampler through the tensor algebra against the Python reference (convert/kinema_convert/schedulers.py,
+ * written from diffusers' and rCM's algorithms): the same schedule, and the same final latents after N steps
+ * on fixed random model outputs, through the wasm backend's LoopOps (the f32 CPU twin of the WGSL combine
+ * kernel, kinema's philox noise) and through a float64 array algebra.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { createCpuOps } from '../../src/pipeline/cpu-ops';
+import type { Tensor } from '../../src/pipeline/ops';
+import type { Ort } from '../../src/runtime/ort';
+import { arrayAlgebra, createSampler, type SamplerType, type TensorAlgebra } from '../../src/schedulers';
+import { samplerAlgebra } from '../../src/schedulers/sampler';
+import * as twins from '../../src/kernels/cpu';
+
+interface Fixture {
+  name: string;
+  type: SamplerType;
+  config: Record<string, unknown>;
+  steps: number;
+  seed: number;
+  shape: number[];
+  timesteps: number[];
+  sigmas: number[];
+  sample: number[];
+  modelOutputs: number[][];
+  final: number[];
+  finalX0: number[];
+  initNoiseSigma?: number;
+}
+
+const root = join(import.meta.dirname, '../..');
+const dir = join(root, 'test/fixtures/schedulers/samplers');
+const fixtures: Fixture[] = readdirSync(dir).filter((f) => f.endsWith('.json')).sort().map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as Fixture);
+
+/** |got − want| ≤ rel·max|want| elementwise (relative to the tensor's scale), worst index in the message. */
+function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, rel: number, what: string): number {
+  expect(got.length, `${what}: length`).toBe(want.length);
+  let scale = 0;
+  for (let i = 0; i < want.length; i++) scale = Math.max(scale, Math.abs(want[i]!));
+  let worst = 0;
+  let at = -1;
+  for (let i = 0; i < want.length; i++) {
+    const err = Math.abs(got[i]! - want[i]!);
+    if (!(err <= worst)) { worst = err; at = i; }
+  }
+  expect(worst / scale, `${what}[${at}]: got ${got[at]}, want ${want[at]} (max |want| ${scale})`).toBeLessThanOrEqual(rel);
+  return worst / scale;
+}
+
+function noiseArray(shape: readonly number[]) {
+  return (seed: number) => {
+    const out = new Float32Array(shape.reduce((a, b) => a * b, 1));
+    twins.noise(out, { count: out.length, seed });
+    return out;
+  };
+}
+
+async function runCpuOps(f: Fixture): Promise<{ final: Float32Array; x0: Float32Array }> {
+  const ops = createCpuOps({} as Ort); // combine/noise/upload/read need no onnxruntime
+  const algebra = samplerAlgebra(ops, f.shape);
+  const sampler = createSampler({ type: f.type, config: f.config }, f.steps, { seed: f.seed });
+  let x: Tensor = ops.upload(Float32Array.from(f.sample), f.shape);
+  let x0: Tensor | undefined;
+  for (let i = 0; i < f.steps; i++) {
+    const v = ops.upload(Float32Array.from(f.modelOutputs[i]!), f.shape);
+    const r = sampler.step(algebra, i, x, v);
+    x0 = r.x0;
+    x = r.next;
+  }
+  sampler.dispose(algebra);
+  return { final: await ops.read(x), x0: await ops.read(x0!) };
+}
+
+function runArrays(f: Fixture): { final: Float32Array; x0: Float32Array } {
+  const algebra: TensorAlgebra<Float32Array> = arrayAlgebra(noiseArray(f.shape));
+  const sampler = createSampler({ type: f.type, config: f.config }, f.steps, { seed: f.seed });
+  let x = Float32Array.from(f.sample);
+  let x0 = x;
+  for (let i = 0; i < f.steps; i++) ({ next: x, x0 } = sampler.step(algebra, i, x, Float32Array.from(f.modelOutputs[i]!)));
+  return { final: x, x0 };
+}
+
+describe('samplers equal the Python reference (test/fixtures/schedulers/samplers)', () => {
+  it('has the fixtures', () => {
+    expect(fixtures.map((f) => f.type).sort()).toEqual(expect.arrayContaining(['unipc', 'rcm', 'flow-match-euler']));
+    expect(fixtures.length).toBeGreaterThanOrEqual(10);
+  });
+  for (const f of fixtures) {
+    describe(f.name, () => {
+      it('timesteps and sigmas', () => {
+        const sampler = createSampler({ type: f.type, config: f.config }, f.steps, { seed: f.seed });
+        expect(sampler.steps).toBe(f.steps);
+        if (f.type === 'unipc') expect(sampler.timesteps).toEqual(f.timesteps); // diffusers' int64 timesteps, exactly
+        else expectClose(sampler.timesteps, f.timesteps, 1e-7, 'timesteps');
+        // σ are float32 in diffusers (exact) and plain numbers for rCM.
+        expect(sampler.sigmas.map(Math.fround)).toEqual(f.sigmas.map(Math.fround));
+        if (f.initNoiseSigma !== undefined) expect(sampler.initNoiseSigma).toBeCloseTo(f.initNoiseSigma, 12);
+        else expect(sampler.initNoiseSigma).toBe(1);
+      });
+      it('final latents and x0 through the wasm LoopOps algebra (f32 combine twin, philox noise)', async () => {
+        const got = await runCpuOps(f);
+        expectClose(got.final, f.final, 1e-5, 'final');
+        expectClose(got.x0, f.finalX0, 1e-5, 'final x0');
+      });
+      it('final latents through a float64 array algebra', () => {
+        const got = runArrays(f);
+        expectClose(got.final, f.final, 1e-5, 'final');
+      });
+    });
+  }
+});
+
+const python = '/usr/bin/python3';
+const hasPython = existsSync(python) && spawnSync(python, ['-c', 'import numpy, torch'], { stdio: 'ignore' }).status === 0;
+
+describe('the fixtures are what schedulers.py writes', () => {
+  it.skipIf(!hasPython)('python3 convert/kinema_convert/schedulers.py --check', () => {
+    const out = execFileSync(python, [join(root, 'convert/kinema_convert/schedulers.py'), '--check'], { encoding: 'utf8' });
+    expect(out).toMatch(/up to date/);
+  }, 120_000);
+  if (!hasPython) it('needs /usr/bin/python3 with numpy and torch to regenerate the fixtures (skipped here)', () => undefined);
+});
