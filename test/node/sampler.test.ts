@@ -77,8 +77,8 @@ async function runCpuOps(f: Fixture): Promise<{ final: Float32Array; x0: Float32
 function runArrays(f: Fixture): { final: Float32Array; x0: Float32Array } {
   const algebra: TensorAlgebra<Float32Array> = arrayAlgebra(noiseArray(f.shape));
   const sampler = createSampler({ type: f.type, config: f.config }, f.steps, { seed: f.seed });
-  let x = Float32Array.from(f.sample);
-  let x0 = x;
+  let x: Float32Array = Float32Array.from(f.sample);
+  let x0: Float32Array = x;
   for (let i = 0; i < f.steps; i++) ({ next: x, x0 } = sampler.step(algebra, i, x, Float32Array.from(f.modelOutputs[i]!)));
   return { final: x, x0 };
 }
