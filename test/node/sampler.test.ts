@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { createCpuOps } from '../../src/pipeline/cpu-ops';
 import type { Tensor } from '../../src/pipeline/ops';
 import type { Ort } from '../../src/runtime/ort';
-import { arrayAlgebra, createSampler, type SamplerType, type TensorAlgebra } from '../../src/schedulers';
+import { arrayAlgebra, createSampler, createScheduler, step, type SamplerType, type TensorAlgebra } from '../../src/schedulers';
 import { samplerAlgebra } from '../../src/schedulers/sampler';
 import * as twins from '../../src/kernels/cpu';
 
@@ -122,4 +122,39 @@ describe('the fixtures are what schedulers.py writes', () => {
     expect(out).toMatch(/up to date/);
   }, 120_000);
   if (!hasPython) it('needs /usr/bin/python3 with numpy and torch to regenerate the fixtures (skipped here)', () => undefined);
+});
+
+describe('Euler and DDIM samplers follow their existing plans (schedulers\' direct step())', () => {
+  const n = 40;
+  const algebra = arrayAlgebra(() => { throw new Error('no noise'); });
+  for (const [type, config, steps] of [
+    ['flow-match-euler', { shift: 3 }, 12],
+    ['flow-match-euler', { shift: 1, shift_terminal: 0.05 }, 5],
+    ['ddim', { clip_sample: false }, 10],
+    ['ddim', { clip_sample: false, prediction_type: 'v_prediction', timestep_spacing: 'trailing', rescale_betas_zero_snr: true }, 6],
+    ['ddim', { clip_sample: false, prediction_type: 'sample', beta_schedule: 'scaled_linear' }, 7],
+  ] as const) {
+    it(`${type} ${JSON.stringify(config)} × ${steps}`, () => {
+      const sampler = createSampler({ type, config }, steps, { seed: 0 });
+      const plan = createScheduler({ type, config }).plan(steps);
+      expect(sampler.timesteps).toEqual(plan.timesteps);
+      let x = Float32Array.from({ length: n }, (_, k) => Math.sin(k));
+      let ref = x;
+      for (let i = 0; i < steps; i++) {
+        const v = Float32Array.from({ length: n }, (_, k) => Math.cos(k * (i + 1)));
+        const r = sampler.step(algebra, i, x, v);
+        const want = step(plan, i, ref, v);
+        expectClose(r.x0, want.predOriginal, 1e-6, `x0 at ${i}`);
+        expectClose(r.next, want.prevSample, 1e-6, `next at ${i}`);
+        x = r.next;
+        ref = want.prevSample;
+      }
+    });
+  }
+  it('DDIM with clip_sample (its default) is refused: clamping is not a linear combination', () => {
+    expect(() => createSampler({ type: 'ddim', config: {} }, 10, { seed: 0 })).toThrow(/clip_sample = true \(the default\) is not supported/);
+  });
+  it('unknown types are refused naming the choices', () => {
+    expect(() => createSampler({ type: 'pndm' as SamplerType, config: {} }, 10, { seed: 0 })).toThrow(/scheduler type must be one of 'flow-match-euler', 'unipc', 'rcm', 'ddim'/);
+  });
 });
