@@ -138,8 +138,8 @@ describe('Euler and DDIM samplers follow their existing plans (schedulers\' dire
       const sampler = createSampler({ type, config }, steps, { seed: 0 });
       const plan = createScheduler({ type, config }).plan(steps);
       expect(sampler.timesteps).toEqual(plan.timesteps);
-      let x = Float32Array.from({ length: n }, (_, k) => Math.sin(k));
-      let ref = x;
+      let x: Float32Array = Float32Array.from({ length: n }, (_, k) => Math.sin(k));
+      let ref: Float32Array = x;
       for (let i = 0; i < steps; i++) {
         const v = Float32Array.from({ length: n }, (_, k) => Math.cos(k * (i + 1)));
         const r = sampler.step(algebra, i, x, v);
