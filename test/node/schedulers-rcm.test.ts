@@ -78,7 +78,7 @@ describe('rCM steps', () => {
       dispose: (t) => { live.delete(t); },
     };
     const sampler = createSampler({ type: 'rcm', config: RCM }, 4, { seed: 100 });
-    let x = Float32Array.from({ length: n }, (_, k) => Math.cos(k));
+    let x: Float32Array = Float32Array.from({ length: n }, (_, k) => Math.cos(k));
     for (let i = 0; i < 4; i++) {
       const v = Float32Array.from({ length: n }, (_, k) => Math.sin(k * (i + 2)));
       const { next, x0 } = sampler.step(algebra, i, x, v);

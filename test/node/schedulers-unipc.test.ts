@@ -136,7 +136,7 @@ describe('UniPC through the algebra', () => {
         live.delete(x0);
         x = next;
       }
-      const last = config.final_sigmas_type === 'sigma_min';
+      const last = (config as Record<string, unknown>).final_sigmas_type === 'sigma_min';
       if (!last) for (let k = 0; k < n; k++) expect(Math.abs(x[k]! - clean[k]!)).toBeLessThan(1e-5);
       // Everything the sampler made for itself is freed after the last step, and it never disposed the caller's tensors.
       expect(live.size).toBe(0);
