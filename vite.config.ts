@@ -88,7 +88,7 @@ export default defineConfig(({ mode }): UserConfig => {
     };
   }
   if (mode === 'node') {
-    // Node-side tools (the `generate` command, the cloud proxy): plain ESM for Node 20, dependencies external.
+    // Node-side tools (the `generate` command, the cloud proxy, the component runner): plain ESM for Node 20, dependencies external.
     return {
       publicDir: false,
       build: {
@@ -98,7 +98,7 @@ export default defineConfig(({ mode }): UserConfig => {
         target: 'node20',
         sourcemap: true,
         rolldownOptions: {
-          input: { cli: resolve(root, 'src/node/cli.ts'), proxy: resolve(root, 'src/node/proxy.ts') },
+          input: { cli: resolve(root, 'src/node/cli.ts'), proxy: resolve(root, 'src/node/proxy.ts'), component: resolve(root, 'src/node/component.ts') },
           output: { entryFileNames: '[name].js', chunkFileNames: 'chunks/[name]-[hash].js', format: 'es' },
         },
       },

@@ -32,6 +32,19 @@ export default defineConfig({
         },
       },
       {
+        // Cross-language checks: the Python converter's output run by kinema's component runner and held to
+        // the converter's PyTorch modules (needs /usr/bin/python3 with torch, onnx and numpy; skips loudly without).
+        extends: true,
+        test: {
+          name: 'convert',
+          environment: 'node',
+          include: ['test/convert/**/*.test.ts'],
+          testTimeout: 300_000,
+          hookTimeout: 600_000,
+          fileParallelism: false,
+        },
+      },
+      {
         // The packed tarball installed into a fresh Vite app (needs `npm run build` first; npm test does it).
         extends: true,
         test: {
