@@ -22,7 +22,7 @@ export const OUTPUT_FORMATS: readonly OutputFormat[] = ['mp4', 'webm', 'frames']
 export const UPSCALE_FILTERS: readonly UpscaleFilter[] = ['nearest', 'bilinear'];
 export const WEIGHT_PREFERENCES: readonly WeightPreference[] = ['auto', 'fp32', 'fp16', 'int8'];
 export const CLOUD_PROVIDER_NAMES: readonly CloudProvider[] = ['dashscope', 'modelslab'];
-export const SCHEDULER_TYPES: readonly SchedulerType[] = ['flow-match-euler', 'ddim'];
+export const SCHEDULER_TYPES: readonly SchedulerType[] = ['flow-match-euler', 'ddim', 'unipc', 'rcm'];
 export const CACHE_KINDS: readonly CacheKind[] = ['cache-api', 'memory'];
 
 export type { CloudState };
