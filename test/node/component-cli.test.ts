@@ -1,12 +1,14 @@
 // The component runner's command line: what it accepts, and the caller mistakes it refuses at once
 // (exit code 2, a message saying how to fix the call) before any model is loaded.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { UsageError, parseComponentArgs } from '../../src/node/component-args';
 import { main } from '../../src/node/component';
-import { formatNpy } from '../../src/node/npy';
+import { formatNpy, readNpy } from '../../src/node/npy';
+
+const FIXTURES = join(import.meta.dirname, '../fixtures/schedulers/samplers');
 
 const dir = mkdtempSync(join(tmpdir(), 'kinema-component-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -109,5 +111,59 @@ describe('component runner arguments', () => {
     const dtype = await run(['scheduler', '--config', config, '--sampler', 'unipc', '--steps', '1', '--in', i64, '--out', join(dir, 'o')]);
     expect(dtype.code).toBe(2);
     expect(dtype.err).toMatch(/latents\.npy must be float32 \('<f4'\); got int64/);
+  });
+});
+
+// The runner's scheduler against the Python reference samplers' fixtures (convert/kinema_convert/schedulers.py):
+// the same initial sample and model outputs in, the same timesteps, sigmas and final sample out.
+describe('component runner: scheduler vs the Python reference samplers', () => {
+  const fixtures = readdirSync(FIXTURES).filter((f) => f.endsWith('.json'));
+  it('has fixtures of every Wan sampler', () => {
+    expect(new Set(fixtures.map((f) => JSON.parse(readFileSync(join(FIXTURES, f), 'utf8')).type))).toEqual(new Set(['unipc', 'rcm', 'flow-match-euler']));
+  });
+
+  it.each(fixtures)('%s', async (file) => {
+    const fx = JSON.parse(readFileSync(join(FIXTURES, file), 'utf8')) as {
+      type: string; config: Record<string, unknown>; steps: number; seed: number; shape: number[];
+      timesteps: number[]; sigmas: number[]; sample: number[]; modelOutputs: number[][]; final: number[];
+    };
+    const inDir = join(dir, `sched-${file}`);
+    mkdirSync(inDir);
+    writeFileSync(join(inDir, 'latents.npy'), formatNpy({ dtype: 'float32', shape: fx.shape, data: Float32Array.from(fx.sample) }));
+    fx.modelOutputs.forEach((output, i) => {
+      writeFileSync(join(inDir, `model_output_${String(i).padStart(3, '0')}.npy`), formatNpy({ dtype: 'float32', shape: fx.shape, data: Float32Array.from(output) }));
+    });
+    const config = join(inDir, 'scheduler_config.json');
+    writeFileSync(config, JSON.stringify(fx.config));
+    const out = join(inDir, 'out');
+    const run = await main(['scheduler', '--config', config, '--sampler', fx.type, '--steps', String(fx.steps), '--seed', String(fx.seed), '--in', inDir, '--out', out], capture().io);
+    expect(run).toBe(0);
+    const close = (got: ArrayLike<number>, want: readonly number[], what: string) => {
+      expect(got.length, what).toBe(want.length);
+      const scale = Math.max(...want.map(Math.abs));
+      for (let i = 0; i < want.length; i++) expect(Math.abs(got[i]! - want[i]!), `${what}[${i}]`).toBeLessThanOrEqual(1e-6 * Math.max(scale, 1e-30));
+    };
+    close((await readNpy(join(out, 'timesteps.npy'), { dtype: 'float32', shape: [fx.steps] })).data, fx.timesteps.map(Math.fround), 'timesteps');
+    close((await readNpy(join(out, 'sigmas.npy'), { dtype: 'float32', shape: [fx.steps + 1] })).data, fx.sigmas.map(Math.fround), 'sigmas');
+    close((await readNpy(join(out, 'latents_final.npy'), { dtype: 'float32', shape: fx.shape })).data, fx.final, 'latents_final');
+  });
+
+  it('takes the sampler and its config from a model manifest with --model', async () => {
+    const fx = JSON.parse(readFileSync(join(FIXTURES, 'unipc-wan21-4.json'), 'utf8'));
+    const modelDir = join(dir, 'sched-model');
+    mkdirSync(modelDir);
+    const manifest = JSON.parse(readFileSync(join(import.meta.dirname, '../../public/models/kinema-micro/manifest.json'), 'utf8'));
+    writeFileSync(join(modelDir, 'manifest.json'), JSON.stringify({ ...manifest, scheduler: { type: 'flow-match-euler', config: { num_train_timesteps: 1000, shift: 3 } } }));
+    const inDir = join(dir, 'sched-fixture-in');
+    mkdirSync(inDir);
+    writeFileSync(join(inDir, 'latents.npy'), formatNpy({ dtype: 'float32', shape: fx.shape, data: Float32Array.from(fx.sample) }));
+    writeFileSync(join(inDir, 'model_output_000.npy'), formatNpy({ dtype: 'float32', shape: fx.shape, data: Float32Array.from(fx.modelOutputs[0]) }));
+    const out = join(dir, 'sched-model-out');
+    expect(await main(['scheduler', '--model', modelDir, '--steps', '1', '--in', inDir, '--out', out], capture().io)).toBe(0);
+    // One Euler step from σ0 to 0: x + (0 − σ0)·v.
+    const sigmas = (await readNpy(join(out, 'sigmas.npy'))).data as Float32Array;
+    expect(sigmas[1]).toBe(0);
+    const final = (await readNpy(join(out, 'latents_final.npy'))).data as Float32Array;
+    expect(final[0]).toBeCloseTo(fx.sample[0] - sigmas[0]! * fx.modelOutputs[0][0], 5);
   });
 });
