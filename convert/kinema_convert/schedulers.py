@@ -164,7 +164,12 @@ class UniPCFlow:
 class FlowMatchEuler:
     """FlowMatchEulerDiscreteScheduler, static shift only (the form Wan configs use)."""
 
-    def __init__(self, num_train_timesteps=1000, shift=1.0, **_others):
+    def __init__(self, num_train_timesteps=1000, shift=1.0, use_dynamic_shifting=False, shift_terminal=None,
+                 invert_sigmas=False, use_karras_sigmas=False, use_exponential_sigmas=False, use_beta_sigmas=False,
+                 stochastic_sampling=False, **_others):
+        if use_dynamic_shifting or shift_terminal or invert_sigmas or use_karras_sigmas or use_exponential_sigmas \
+                or use_beta_sigmas or stochastic_sampling:
+            raise ValueError("this reference implements the static-shift Euler schedule only")
         self.n = num_train_timesteps
         self.shift = shift
 
