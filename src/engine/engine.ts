@@ -11,7 +11,7 @@ import {
   loadFiles, openModelStore, isCached, clearCache, cachedModels, modelCachePrefix, MemoryStore, resolveManifest, saveManifest,
   isTransientManifestFailure, type ModelStore,
 } from '../loader';
-import { checkDeviceLimits, presentComponents, selectVariants, selectedFiles, type ComponentName, type ModelManifest, type SelectedVariants } from '../models';
+import { checkDeviceLimits, externalDataName, presentComponents, selectVariants, selectedFiles, type ComponentName, type ModelManifest, type SelectedVariants } from '../models';
 import { ProgressTracker } from '../progress';
 import type { ProgressListener } from '../progress/events';
 import { probeCapabilities, probeWebGpu, type Capabilities } from '../runtime/capabilities';
@@ -228,7 +228,7 @@ export function createEngine(platform: EnginePlatform = defaultPlatform()): Engi
         chains[component] = await createGraphChain(ort, backend, component, variants[component]!.graphs.map((graph) => ({
           name: graph.name,
           model: files.get(graph.model.path)!,
-          externalData: graph.externalData.map((file) => ({ path: file.path, data: files.get(file.path)! })),
+          externalData: graph.externalData.map((file) => ({ path: externalDataName(graph.model.path, file.path), data: files.get(file.path)! })),
           perPrompt: graph.perPrompt,
         })));
         tracker.stage('compile', index + 1);

@@ -121,3 +121,13 @@ export function checkDeviceLimits(manifest: ModelManifest, selected: SelectedVar
     details: { model: manifest.id, source, short },
   });
 }
+
+/**
+ * The name onnxruntime must be given for an external-data file: ONNX records its location relative to the
+ * graph's own folder (`text_encoder.onnx.data` beside `text_encoder/text_encoder.onnx`), and onnxruntime-web
+ * matches that string, not the manifest path.
+ */
+export function externalDataName(graphPath: string, filePath: string): string {
+  const folder = graphPath.slice(0, graphPath.lastIndexOf('/') + 1);
+  return folder !== '' && filePath.startsWith(folder) ? filePath.slice(folder.length) : filePath;
+}

@@ -16,7 +16,7 @@ import { KinemaError } from '../errors';
 import { familyFor } from '../families';
 import type { Family, FamilyLoad, HostTensor } from '../families/types';
 import { parseWanManifest, type WanManifestConfig } from '../families/wan/manifest';
-import { parseManifest, selectVariants, type ComponentName, type ModelManifest, type SchedulerSpec, type SelectedVariants } from '../models';
+import { externalDataName, parseManifest, selectVariants, type ComponentName, type ModelManifest, type SchedulerSpec, type SelectedVariants } from '../models';
 import { createCpuOps } from '../pipeline/cpu-ops';
 import type { LoopOps } from '../pipeline/ops';
 import { createGraphChain, type GraphChain } from '../runtime/chain';
@@ -84,12 +84,6 @@ function manifestPath(path: string): string {
   }
   if (!full.toLowerCase().endsWith('.json')) throw new UsageError(`--model ${path}: give the model's folder or its manifest .json`);
   return full;
-}
-
-/** `file`'s manifest path relative to the folder of the manifest path `graph` ('a/b.onnx', 'a/b.onnx.data' → 'b.onnx.data'). */
-export function relativeTo(graph: string, file: string): string {
-  const folder = graph.includes('/') ? graph.slice(0, graph.lastIndexOf('/') + 1) : '';
-  return folder !== '' && file.startsWith(folder) ? file.slice(folder.length) : file;
 }
 
 const host = (array: NpyArray): HostTensor => ({ data: array.data, dims: array.shape });
@@ -209,7 +203,7 @@ export async function openModelFolder(path: string, options: OpenOptions): Promi
           model: bytes.get(graph.model.path)!,
           // ONNX names external data relative to the graph's own folder (`text_encoder.onnx.data` beside
           // `text_encoder/text_encoder.onnx`); onnxruntime-web matches that name.
-          externalData: graph.externalData.map((f) => ({ path: relativeTo(graph.model.path, f.path), data: bytes.get(f.path)! })),
+          externalData: graph.externalData.map((f) => ({ path: externalDataName(graph.model.path, f.path), data: bytes.get(f.path)! })),
           perPrompt: graph.perPrompt,
         })));
       }
