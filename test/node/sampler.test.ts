@@ -158,3 +158,35 @@ describe('Euler and DDIM samplers follow their existing plans (schedulers\' dire
     expect(() => createSampler({ type: 'pndm' as SamplerType, config: {} }, 10, { seed: 0 })).toThrow(/scheduler type must be one of 'flow-match-euler', 'unipc', 'rcm', 'ddim'/);
   });
 });
+
+describe('LoopOps.combine on wasm (the CPU twin of the WGSL kernel)', () => {
+  const ops = createCpuOps({} as Ort);
+  it('sums left to right in float32, 4 terms per dispatch then 3 more in place', async () => {
+    // 1 + 2^-24 + 2^-24 is 1 in f32 left to right (each addition rounds back to 1), 1 + 2^-23 grouped.
+    const one = ops.upload(Float32Array.of(1), [1]);
+    const tiny = ops.upload(Float32Array.of(2 ** -24), [1]);
+    expect(await ops.read(ops.combine([{ tensor: one, coef: 1 }, { tensor: tiny, coef: 1 }, { tensor: tiny, coef: 1 }]))).toEqual(Float32Array.of(1));
+    // 9 terms: dispatch 1 = t0..t3, dispatch 2 = out + t4..t6, dispatch 3 = out + t7, t8.
+    const values = [3.25, -1.5, 0.125, 7, 1e-3, -2.75, 0.5, 11, -0.0625];
+    const tensors = values.map((v) => ops.upload(Float32Array.of(v, 2 * v), [2]));
+    const coefs = values.map((_, k) => (k % 3) - 1.3);
+    const got = await ops.read(ops.combine(tensors.map((tensor, k) => ({ tensor, coef: coefs[k]! }))));
+    const f = Math.fround;
+    const want = [1, 2].map((scale) => {
+      let acc = 0;
+      values.forEach((v, k) => { acc = k === 0 ? f(f(coefs[k]!) * f(scale * v)) : f(acc + f(f(coefs[k]!) * f(scale * v))); });
+      return acc;
+    });
+    expect(Array.from(got)).toEqual(want);
+  });
+  it('leaves its inputs alone and refuses mismatched shapes, bad coefficients, no terms', async () => {
+    const a = ops.upload(Float32Array.of(1, 2, 3), [1, 3]);
+    const b = ops.upload(Float32Array.of(4, 5), [2]);
+    const out = ops.combine([{ tensor: a, coef: 2 }, { tensor: a, coef: -1 }]);
+    expect(out.dims).toEqual([1, 3]);
+    expect(await ops.read(a)).toEqual(Float32Array.of(1, 2, 3));
+    expect(() => ops.combine([{ tensor: a, coef: 1 }, { tensor: b, coef: 1 }])).toThrow(/terms\[0\] is \[1, 3\], terms\[1\] is \[2\]/);
+    expect(() => ops.combine([{ tensor: a, coef: Number.POSITIVE_INFINITY }])).toThrow(/terms\[0\]\.coef must be a finite number/);
+    expect(() => ops.combine([])).toThrow(/non-empty array/);
+  });
+});
