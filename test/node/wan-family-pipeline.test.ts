@@ -112,6 +112,7 @@ function eulerSampler(): WanSampler {
   return {
     steps: SIGMAS.length - 1,
     timesteps: SIGMAS.slice(0, -1).map((s) => 1000 * s),
+    initNoiseSigma: 1,
     step(algebra, i, sample, v) {
       return {
         next: algebra.combine([{ tensor: sample, coef: 1 }, { tensor: v, coef: SIGMAS[i + 1]! - SIGMAS[i]! }]),

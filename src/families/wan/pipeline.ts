@@ -27,6 +27,8 @@ import type { WanTokens } from './tokenizer';
 export interface WanSampler {
   readonly steps: number;
   readonly timesteps: readonly number[];
+  /** The starting noise's standard deviation (1, except rCM's TrigFlow start: see src/schedulers/rcm.ts). */
+  readonly initNoiseSigma: number;
   step(algebra: WanAlgebra, i: number, sample: Tensor, modelOutput: Tensor): { next: Tensor; x0: Tensor };
   dispose(algebra: WanAlgebra): void;
 }
@@ -134,7 +136,13 @@ export async function runWanPipeline(input: WanPipelineInput): Promise<WanPipeli
     const ropeCos = hold(ops.upload(rope.cos, [rope.tokens, rope.pairs]));
     const ropeSin = hold(ops.upload(rope.sin, [rope.tokens, rope.pairs]));
     const readbacksBefore = ops.readbacks;
+    // initialLatents are used as given (diffusers' `latents`); seeded noise is scaled to the sampler's start.
     let latent: Tensor | undefined = hold(input.initialLatents ? ops.upload(input.initialLatents, input.latentDims) : ops.noise(input.latentDims, input.seed));
+    if (!input.initialLatents && input.sampler.initNoiseSigma !== 1) {
+      const scaled = hold(input.algebra.combine([{ tensor: latent, coef: input.sampler.initNoiseSigma }]));
+      drop(latent);
+      latent = scaled;
+    }
 
     // 3. The denoising loop.
     const { sampler, algebra } = input;
