@@ -6,6 +6,7 @@
  */
 import { KinemaError } from '../errors';
 import { createScheduler } from '../schedulers';
+import { createSampler } from '../schedulers/sampler';
 import {
   COMPONENT_NAMES, COMPUTE_PRECISIONS, DTYPES, MANIFEST_FORMATS, SCHEDULER_TYPES,
   type ComponentName, type ComponentSpec, type ComputePrecision, type Dtype, type FileSpec,
@@ -373,6 +374,18 @@ function checkSchedulerPlans(c: Checker, scheduler: SchedulerSpec, steps: Range)
     }
     c.fail('limits.steps.max', `a step count the scheduler can plan (${why})`, stepCount ?? steps.max);
   };
+  if (type === 'unipc' || type === 'rcm') {
+    // Multistep/few-step samplers have no LinearUpdate plan: building the sampler for each step count checks the same things.
+    const last = Math.min(steps.max, steps.min + 10_000);
+    for (let n = steps.min; n <= last; n++) {
+      try {
+        createSampler({ type, config }, n, { seed: 0 });
+      } catch (error) {
+        fail(error, n);
+      }
+    }
+    return;
+  }
   let built: ReturnType<typeof createScheduler>;
   try {
     built = createScheduler({ type, config });
