@@ -163,8 +163,9 @@ function schedulerSpec(c: WanChecker, value: unknown): WanManifestConfig['schedu
 export function parseWanManifest(json: unknown, source = 'manifest.json'): WanManifestConfig {
   const c = new WanChecker(source);
   const root = c.object(json, '(root)');
-  const tokenizer = c.object(root.tokenizer, 'tokenizer');
-  const maxLength = c.integer(tokenizer.maxLength, 'tokenizer.maxLength', 2);
+  // A model converted without its text encoder has no tokenizer (it still loads for component runs): the
+  // text length is then Wan's 512, what diffusers' pipeline pads to.
+  const maxLength = root.tokenizer === undefined ? 512 : c.integer(c.object(root.tokenizer, 'tokenizer').maxLength, 'tokenizer.maxLength', 2);
   const components = c.object(root.components, 'components');
   const missing: WanComponent[] = [];
 
