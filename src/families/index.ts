@@ -6,11 +6,12 @@ import { KinemaError } from '../errors';
 import { presentComponents, type ComponentName, type ModelManifest } from '../models/types';
 import { microFamily } from './micro';
 import type { Family } from './types';
+import { wanFamily } from './wan';
 
 export type { Family, FamilyHooks, FamilyLoad, FamilyTimings, HostTensor } from './types';
 
 const FAMILIES: ReadonlyMap<string, Family> = new Map<string, Family>(
-  ([microFamily] as Family[]).map((family) => [family.pipeline, family]),
+  ([microFamily, wanFamily] as Family[]).map((family) => [family.pipeline, family]),
 );
 
 /** The `pipeline` values kinema knows. */

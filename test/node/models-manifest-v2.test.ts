@@ -212,7 +212,7 @@ describe('kinema-model/2 with components left out (a converter given only some)'
 
 describe('family lookup', () => {
   it('knows kinema-micro, and refuses an unknown pipeline naming the field and the known ones', () => {
-    expect(KNOWN_PIPELINES).toContain('kinema-micro');
+    expect(KNOWN_PIPELINES).toEqual(['kinema-micro', 'wan2.1']);
     const j = toV2(v1Json());
     j.pipeline = 'sora';
     const m = parseManifest(j, URL_); // the common rules pass: the family is the engine's question
