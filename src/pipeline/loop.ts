@@ -67,6 +67,9 @@ export function yieldToEventLoop(): Promise<void> {
   });
 }
 
+/** Between decoded frames, the longest the loop runs without letting the worker read its messages. */
+const FRAME_YIELD_SLICE_MS = 16;
+
 export async function runPipeline(input: PipelineInput): Promise<PipelineTimings> {
   const { ops, sessions, tokens, schedule, signal } = input;
   const guided = usesGuidance(input.guidanceScale);
@@ -153,8 +156,15 @@ export async function runPipeline(input: PipelineInput): Promise<PipelineTimings
     z.dispose();
     try {
       // Frames leave the GPU one at a time, so encoding starts with the first while the rest wait.
+      // Small frames take microseconds each, and a yield costs a message round trip (about a
+      // millisecond on a busy machine, BENCHMARKS.md (a)): after the decode's first, yield only once
+      // a slice has passed, so an abort is still seen within a slice plus one frame.
+      let lastYield = -Infinity;
       for (let f = 0; f < input.numFrames; f++) {
-        await yieldToEventLoop();
+        if (performance.now() - lastYield >= FRAME_YIELD_SLICE_MS) {
+          await yieldToEventLoop();
+          lastYield = performance.now();
+        }
         throwIfAborted(signal, 'generation');
         const [frame] = await ops.toRgbaFrames(video, f, 1, input.outputScale, input.outputFilter);
         await input.onFrame?.(frame!, f);
