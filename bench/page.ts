@@ -15,6 +15,7 @@ declare global {
   }
 }
 
+const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2; };
 const manifestUrl = new URL('/models/kinema-micro/manifest.json', location.href).href;
 const load = (backend: 'wasm' | 'webgpu', cache: 'memory' | 'cache-api' = 'memory'): EngineLoadSpec => ({ manifestUrl, backend, allowWasm: false, weights: 'fp32', cache });
 const spec = (steps: number, extra: Partial<EngineGenerateSpec> = {}): EngineGenerateSpec => ({
@@ -30,6 +31,18 @@ async function manifestFiles(): Promise<{ json: { tokenizer: { maxLength: number
     for (const file of fp32.files) bytes.set(file.path, new Uint8Array(await (await fetch(new URL(file.path, manifestUrl))).arrayBuffer()));
   }
   return { json, bytes };
+}
+
+/** One yieldToEventLoop and one setTimeout(0) inside a fresh worker after `workMs` of busy work, each averaged over `count` calls. */
+async function yieldCost(count: number, workMs: number): Promise<{ yieldMs: number; timeoutMs: number; count: number; workMs: number }> {
+  const worker = new Worker(new URL('./yield-probe.worker.ts', import.meta.url), { type: 'module' });
+  try {
+    const reply = new Promise<{ yieldMs: number; timeoutMs: number }>((resolve) => { worker.onmessage = (event) => resolve(event.data); });
+    worker.postMessage({ count, workMs });
+    return { ...(await reply), count, workMs };
+  } finally {
+    worker.terminate();
+  }
 }
 
 const bench = {
@@ -90,18 +103,35 @@ const bench = {
       await time(() => sessions.vae.run({ latent_sample: new ort.Tensor('float32', new Float32Array(C * 8 * 8 * 8).fill(0.1), [1, C, 8, 8, 8]) }));
       return total;
     }
+    // The same public API with the engine in this page: what the worker itself costs, apart from the engine.
+    const inPage = createVideoGenerator({ model: manifestUrl, backend: 'wasm', cache: 'memory', weights: 'fp32', engine: createEngine() });
+    await inPage.load();
     await bare();
     await generator.generate(request(0));
+    await inPage.generate(request(0));
     const e2e: number[] = [];
     const bareRuns: number[] = [];
+    const inPageRuns: number[] = [];
+    // The engine's own account of each generation (in the worker, and in this page), to trace where the
+    // time beyond session.run goes.
+    type Account = { totalMs: number; sessionRunMs: number; encodeTextMs: number; denoiseMs: number; decodeMs: number };
+    const account = ({ totalMs, sessionRunMs = NaN, encodeTextMs, denoiseMs, decodeMs }: Account): Account => ({ totalMs, sessionRunMs, encodeTextMs, denoiseMs, decodeMs });
+    const worker: Account[] = [];
+    const inPageAccounts: Account[] = [];
     for (let r = 0; r < rounds; r++) {
       const t = performance.now();
-      await generator.generate(request(r + 1));
+      const result = await generator.generate(request(r + 1));
       e2e.push(performance.now() - t);
+      worker.push(account(result.timings as Account));
       bareRuns.push(await bare());
+      const u = performance.now();
+      const own = await inPage.generate(request(r + 1));
+      inPageRuns.push(performance.now() - u);
+      inPageAccounts.push(account(own.timings as Account));
     }
     await generator.dispose();
-    return { e2e, bare: bareRuns, threads };
+    await inPage.dispose();
+    return { e2e, bare: bareRuns, inPage: inPageRuns, worker, inPageAccounts, threads, yields: await yieldCost(steps + 8, median(bareRuns) / (steps + 2)) };
   },
 
   /** (c): time per denoising step on each backend (few steps on WebGPU: SwiftShader is slow). */
