@@ -1,0 +1,68 @@
+// Runs in Node before the browser tests: the tiny random Wan-family model for test/browser/wan-generate.test.ts,
+// converted by the Python converter into a fresh <root>/.cache/kinema-wan-browser-*/ (served by the test server, removed after the run), and
+// the PyTorch sampling run's frames from the same seeded noise (convert/kinema_convert/sample.py), so the
+// browser compares what kinema generates with the reference. Without /usr/bin/python3 + torch the test skips.
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { TestProject } from 'vitest/node';
+import { main as component } from '../../src/node/component';
+import { readNpy } from '../../src/node/npy';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** Served paths of the tiny Wan model's manifest and the reference frames (raw float32 [F, H, W, 3]), or why there are none. */
+    wanTiny: { manifest: string; reference: string; prompt: string; seed: number; steps: number; width: number; height: number; numFrames: number } | { skipped: string } | { failed: string };
+  }
+}
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const PYTHON = '/usr/bin/python3';
+export const WAN_CASE = { prompt: 'a red cat running', seed: 77, steps: 3, width: 64, height: 64, numFrames: 5 } as const;
+
+function python(args: string[]): void {
+  const run = spawnSync(PYTHON, args, { cwd: root, encoding: 'utf8', maxBuffer: 64 << 20 });
+  if (run.status !== 0) throw new Error(`${PYTHON} ${args.join(' ')} failed:\n${run.stdout}\n${run.stderr}`);
+}
+
+export default async function setup(project: TestProject) {
+  // A failure here fails the Wan test (with this message), not every browser test.
+  try {
+    await prepare(project);
+  } catch (error) {
+    project.provide('wanTiny', { failed: (error as Error).message });
+  }
+  return () => cleanup();
+}
+
+let cleanup = () => {};
+
+async function prepare(project: TestProject) {
+  if (spawnSync(PYTHON, ['-c', 'import torch, onnx, numpy']).status !== 0) {
+    project.provide('wanTiny', { skipped: `${PYTHON} lacks torch/onnx/numpy (install python3-torch python3-onnx python3-numpy)` });
+    return;
+  }
+  // One folder per run (runs may overlap on a shared machine), removed when the run ends.
+  mkdirSync(join(root, '.cache'), { recursive: true });
+  const base = mkdtempSync(join(root, '.cache', 'kinema-wan-browser-'));
+  cleanup = () => rmSync(base, { recursive: true, force: true });
+  const served = `/.cache/${base.slice(base.lastIndexOf('/') + 1)}`;
+  const raw = join(base, 'raw');
+  const model = join(base, 'model');
+  python(['convert/convert.py', 'make-random', '--tiny', '--out', raw]);
+  python(['convert/convert.py', 'wan', '--transformer', join(raw, 'transformer'), '--text-encoder', join(raw, 'text_encoder'),
+    '--tokenizer', join(raw, 'tokenizer'), '--decoder', join(raw, 'taehv.safetensors'), '--scheduler', join(raw, 'scheduler'), '--out', model]);
+  // The prompt's embeddings through kinema's own tokenizer and encoder (what the generation will use), then
+  // the PyTorch loop from kinema's seeded noise for the latent shape of 5 frames at 64×64: [1, 16, 2, 8, 8].
+  const embeds = join(base, 'embeds');
+  const silent = { stdout: { write: () => true }, stderr: { write: (t: string) => process.stderr.write(t) } };
+  if (await component(['text-encoder', '--model', model, '--prompt', WAN_CASE.prompt, '--out', embeds], silent) !== 0) throw new Error('the text-encoder run failed');
+  const frames = join(base, 'reference-frames.npy');
+  python(['convert/kinema_convert/sample.py', '--transformer', join(raw, 'transformer'), '--decoder', join(raw, 'taehv.safetensors'),
+    '--prompt-embeds', join(embeds, 'prompt_embeds.npy'), '--model', model, '--latent-shape', '1', '16', '2', '8', '8',
+    '--seed', String(WAN_CASE.seed), '--steps', String(WAN_CASE.steps), '--guidance-scale', '1', '--out', frames]);
+  const reference = await readNpy(frames, { dtype: 'float32', shape: [WAN_CASE.numFrames, WAN_CASE.height, WAN_CASE.width, 3] });
+  writeFileSync(join(base, 'reference-frames.f32'), new Uint8Array(reference.data.buffer));
+  project.provide('wanTiny', { manifest: `${served}/model/manifest.json`, reference: `${served}/reference-frames.f32`, ...WAN_CASE });
+}
