@@ -73,8 +73,9 @@ describe('kinema generate', () => {
 
   it('reports an unknown model and a model-limit mistake in one line', () => {
     const unknown = kinema(['generate', 'x', '--model', 'no-such-model', '--backend', 'wasm']);
-    expect(unknown.status).toBe(1);
-    expect(unknown.stderr).toMatch(/^kinema: MODEL_NOT_FOUND: .*kinema-micro/);
+    // Not a built-in id, not a URL, nothing on disk: a mistake in the call, refused before the browser starts.
+    expect(unknown.status).toBe(2);
+    expect(unknown.stderr).toMatch(/^kinema: --model no-such-model: no such folder or file \(and not a built-in model: kinema-micro\)/);
     const frames = kinema(['generate', 'x', '--frames', '9', '--backend', 'wasm']);
     expect(frames.status).toBe(1);
     expect(frames.stderr).toMatch(/^kinema: numFrames must be from 8 to 8 for kinema-micro/);
