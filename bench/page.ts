@@ -131,7 +131,7 @@ const bench = {
     }
     await generator.dispose();
     await inPage.dispose();
-    return { e2e, bare: bareRuns, inPage: inPageRuns, worker, inPageAccounts, threads, yields: await yieldCost(steps + 8, median(bareRuns) / (steps + 2)) };
+    return { e2e, bare: bareRuns, inPage: inPageRuns, worker, inPageAccounts, threads, yields: await yieldCost(steps + 1, median(bareRuns) / (steps + 2)) };
   },
 
   /** (c): time per denoising step on each backend (few steps on WebGPU: SwiftShader is slow). */

@@ -32,7 +32,7 @@ function traceA(rounds, e2e, bare) {
   const inPage = median(rounds.flatMap((r) => r.inPage));
   const parts = [
     ['session.run inside the worker, over the same calls bare in the page', workerRun - bare],
-    ["the engine's work between those calls (tokenizer, noise, CFG and scheduler steps, a yield to the event loop per step and per frame, RGBA frames)", workerTotal - workerRun],
+    ["the engine's work between those calls (tokenizer, noise, CFG and scheduler steps, a yield to the event loop per step and before the frames, RGBA frames)", workerTotal - workerRun],
     ["the page's side and the worker boundary (the generator's checks, the call's messages and relays, the result's transfer)", e2e - workerTotal],
   ];
   say(`- where the ${signed(e2e - bare)} beyond bare session.run goes (medians of the worker's own timings, so the parts add up only roughly):`);
@@ -44,7 +44,7 @@ function traceA(rounds, e2e, bare) {
   say(`- the same public API with the engine in the page (no worker): ${ms(inPage)}, ratio ${(inPage / bare).toFixed(3)}; its work between session.run calls ${ms(ownAround)}`);
   const yields = rounds.map((r) => r.yields);
   const yieldMs = median(yields.map((y) => y.yieldMs));
-  say(`- one yield to the event loop in a worker (a MessageChannel round trip) right after ${ms(yields[0].workMs)} of work (one session.run's worth): ${ms(yieldMs)}, so ${ms(yieldMs * yields[0].count)} for a generation's ${yields[0].count}; a setTimeout(0) instead: ${ms(median(yields.map((y) => y.timeoutMs)))} each`);
+  say(`- one yield to the event loop in a worker (a MessageChannel round trip) right after ${ms(yields[0].workMs)} of work (one session.run's worth): ${ms(yieldMs)}, so ${ms(yieldMs * yields[0].count)} for a generation's ${yields[0].count} (one per step, one before the first frame; later frames yield only after 16 ms); a setTimeout(0) instead: ${ms(median(yields.map((y) => y.timeoutMs)))} each`);
   const ratios = rounds.flatMap((r) => r.e2e.map((x, i) => x / r.bare[i]));
   say(`- the ratio round by round (each generation ÷ the bare calls right after it): ${Math.min(...ratios).toFixed(3)} to ${Math.max(...ratios).toFixed(3)} over ${ratios.length}; the machine's load average went from ${load1.toFixed(2)} to ${loadavg()[0].toFixed(2)} during (a)`);
 }

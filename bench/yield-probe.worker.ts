@@ -1,5 +1,5 @@
 // (a)'s trace: what one yieldToEventLoop costs inside a worker on this machine (the engine's loop yields
-// once per denoising step and once per frame), measured as the loop meets it: right after a burst of
+// once per denoising step and before the decoded frames), measured as the loop meets it: right after a burst of
 // synchronous work standing in for a session.run. A setTimeout(0) and a
 // scheduler.postTask (where the worker has it) are measured the same way, for scale.
 import { yieldToEventLoop } from '../src/pipeline/loop';
