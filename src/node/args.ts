@@ -31,7 +31,7 @@ export interface GenerateArgs {
   };
 }
 
-export const GENERATE_USAGE = `Usage: kinema generate "<prompt>" [options]
+export const GENERATE_USAGE = `Usage: kinema generate "<prompt>" [options]   (or --prompt "<prompt>")
   --negative <text>       what the video should not show
   --seed <N>              ${LIMITS.seed.min}..${LIMITS.seed.max} (random when absent; always printed)
   --steps <N>             denoising steps (model default)
@@ -52,7 +52,7 @@ export const GENERATE_USAGE = `Usage: kinema generate "<prompt>" [options]
   --out <file>            output path (default kinema.mp4, or kinema.webm)
   --json                  print one JSON line with the result at the end`;
 
-const VALUE_FLAGS = new Set(['--negative', '--seed', '--steps', '--guidance', '--frames', '--width', '--height', '--fps', '--scale', '--format', '--backend', '--model', '--out', '--provider', '--proxy', '--proxy-token', '--cloud-model']);
+const VALUE_FLAGS = new Set(['--prompt', '--negative', '--seed', '--steps', '--guidance', '--frames', '--width', '--height', '--fps', '--scale', '--format', '--backend', '--model', '--out', '--provider', '--proxy', '--proxy-token', '--cloud-model']);
 const BOOLEAN_FLAGS = new Set(['--json', '--help', '-h']);
 
 // The flags share the API's limits table and message form ("--steps must be an integer from 1 to 1000; got 0").
@@ -137,6 +137,11 @@ export function parseGenerateArgs(argv: readonly string[], kind: PathKind = path
     }
   }
   if (flags.has('--help') || flags.has('-h')) return null;
+  // `--prompt "<text>"` is the same as the quoted positional prompt (as `npm run component` spells it).
+  if (values.has('--prompt')) {
+    if (positional.length > 0) throw new UsageError(`give the prompt once: either quoted after generate or as --prompt; got both ("${positional.join(' ')}" and --prompt)`);
+    positional.push(values.get('--prompt')!);
+  }
   if (positional.length === 0) throw new UsageError('a prompt is required, e.g. kinema generate "a red circle moving right on a black background"');
   if (positional.length > 1) throw new UsageError(`one prompt only (quote it): got ${positional.length} words outside quotes: ${positional.map((p) => `"${p}"`).join(' ')}`);
   const prompt = positional[0]!;

@@ -103,6 +103,11 @@ describe('kinema generate arguments', () => {
     }
   });
 
+  it('takes the prompt as --prompt too, but not twice', () => {
+    expect(parseGenerateArgs(['--prompt', 'a cat in the snow', '--seed', '1'])).toMatchObject({ prompt: 'a cat in the snow', request: { prompt: 'a cat in the snow', seed: 1 } });
+    expect(() => parseGenerateArgs(['a cat', '--prompt', 'a dog'])).toThrow(/give the prompt once/);
+  });
+
   it('returns null for --help', () => {
     expect(parseGenerateArgs(['--help'])).toBeNull();
   });
