@@ -26,7 +26,27 @@ function python(args: string[]): void {
   if (run.status !== 0) throw new Error(`${PYTHON} ${args.join(' ')} failed:\n${run.stdout}\n${run.stderr}`);
 }
 
+const VALUE_OPTIONS = new Set(['--project', '-t', '--testNamePattern', '--config', '-c', '--dir', '--root', '-r', '--reporter', '--shard', '--mode']);
+
+/** Whether this run may include the Wan test: no file filters on the command line, or one that matches its path. */
+function wanTestSelected(): boolean {
+  const args = process.argv.slice(2);
+  const filters: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (VALUE_OPTIONS.has(arg)) i++;
+    else if (!arg.startsWith('-') && arg !== 'run' && arg !== 'watch' && !arg.endsWith('vitest') && !arg.endsWith('vitest.mjs')) filters.push(arg);
+  }
+  const path = join(root, 'test/browser/wan-generate.test.ts');
+  return filters.length === 0 || filters.some((f) => path.includes(f) || path.includes(resolve(f)));
+}
+
 export default async function setup(project: TestProject) {
+  // The conversion and the PyTorch run take a while on a small machine: only when the Wan test may run.
+  if (!wanTestSelected()) {
+    project.provide('wanTiny', { skipped: 'the run\'s file filters leave out wan-generate.test.ts (its model was not prepared)' });
+    return;
+  }
   // A failure here fails the Wan test (with this message), not every browser test.
   try {
     await prepare(project);
