@@ -198,9 +198,10 @@ export async function main(argv: readonly string[], io: RunnerIo = { stdout: pro
   }
 }
 
-// Run as a program (dist/node/component.js), not when imported by tests.
+// Run as a program (the built component.js: `npm run component` builds it into .cache/component/, a folder
+// of its own so a running `kinema generate` never sees dist/node rewritten), not when imported by tests.
 const entry = process.argv[1] ? resolve(process.argv[1]) : '';
-if (entry.endsWith(`${join('node', 'component.js')}`)) {
+if (entry.endsWith('component.js')) {
   main(process.argv.slice(2)).then((code) => { process.exitCode = code; }, (error: unknown) => {
     process.stderr.write(`component: unexpected failure (a bug in kinema; please report it):\n${(error as Error)?.stack ?? String(error)}\n`);
     process.exitCode = 1;
