@@ -147,8 +147,8 @@ export function parseComponentArgs(argv: readonly string[]): ComponentArgs | nul
       throw new UsageError('text-encoder reads --in <folder> (input_ids.npy, attention_mask.npy) or tokenizes --prompt "<text>": give exactly one of them');
     }
     if (get('--prompt') !== undefined) {
+      // An empty prompt is allowed: it is Wan's default negative prompt, whose embeddings guidance needs.
       args.prompt = get('--prompt')!;
-      if (args.prompt.trim() === '') throw new UsageError('--prompt must not be empty');
     } else {
       args.inDir = get('--in')!;
     }

@@ -16,17 +16,17 @@ afterAll(async () => {
   for (const g of generators) await g.dispose();
 });
 
-async function generate(backend: 'wasm' | 'webgpu'): Promise<GenerateResult> {
+async function generate(backend: 'wasm' | 'webgpu', guidanceScale = 1): Promise<GenerateResult> {
   if (!('manifest' in wan)) throw new Error(`the tiny Wan model could not be prepared: ${'failed' in wan ? wan.failed : wan.skipped}`);
   const generator = createVideoGenerator({ model: new URL(wan.manifest, location.origin).href, backend, allowWasm: backend === 'wasm', weights: 'fp32', cache: 'memory' });
   generators.push(generator);
-  return generator.generate({ prompt: wan.prompt, seed: wan.seed, steps: wan.steps, guidanceScale: 1, numFrames: wan.numFrames, width: wan.width, height: wan.height, format: 'frames' });
+  return generator.generate({ prompt: wan.prompt, seed: wan.seed, steps: wan.steps, guidanceScale, numFrames: wan.numFrames, width: wan.width, height: wan.height, format: 'frames' });
 }
 
 /** The reference frames (float32 in [0, 1], [F, H, W, 3]) as 8-bit RGB, rounded as kinema's frames are. */
-async function reference(): Promise<Uint8Array> {
+async function reference(which: 'reference' | 'referenceGuided' = 'reference'): Promise<Uint8Array> {
   if (!('reference' in wan)) throw new Error('no reference frames');
-  const values = new Float32Array(await (await fetch(wan.reference)).arrayBuffer());
+  const values = new Float32Array(await (await fetch(wan[which])).arrayBuffer());
   return Uint8Array.from(values, (v) => Math.round(Math.min(1, Math.max(0, v)) * 255));
 }
 
@@ -46,6 +46,19 @@ describe.skipIf(skipped !== undefined)('Wan family through the public API', () =
     const db = psnr(rgbOf(wasm.frames!), ref);
     console.info(`wan tiny, wasm vs PyTorch sampling run: ${db.toFixed(1)} dB`);
     expect(db).toBeGreaterThanOrEqual(35);
+  });
+
+  it('wasm with classifier-free guidance (negative prompt "" from the manifest): the guided PyTorch run\'s frames (≥ 35 dB), not the unguided ones', async () => {
+    const scale = 'guidanceScale' in wan ? wan.guidanceScale : 4;
+    const guided = await generate('wasm', scale);
+    expect(guided.frames).toHaveLength(5);
+    const ref = await reference('referenceGuided');
+    const db = psnr(rgbOf(guided.frames!), ref);
+    const vsUnguided = psnr(rgbOf(guided.frames!), await reference());
+    console.info(`wan tiny, guided (scale ${scale}) wasm vs guided PyTorch run: ${db.toFixed(1)} dB (vs the unguided run: ${vsUnguided.toFixed(1)} dB)`);
+    expect(db).toBeGreaterThanOrEqual(35);
+    // Guidance must change the frames, else this case would not test it.
+    expect(vsUnguided).toBeLessThan(db - 10);
   });
 
   it('WebGPU: no read-back while denoising, same seed same frames, ≥ 35 dB against wasm and against PyTorch', async () => {

@@ -13,13 +13,13 @@ import { readNpy } from '../../src/node/npy';
 declare module 'vitest' {
   export interface ProvidedContext {
     /** Served paths of the tiny Wan model's manifest and the reference frames (raw float32 [F, H, W, 3]), or why there are none. */
-    wanTiny: { manifest: string; reference: string; prompt: string; seed: number; steps: number; width: number; height: number; numFrames: number } | { skipped: string } | { failed: string };
+    wanTiny: { manifest: string; reference: string; referenceGuided: string; prompt: string; seed: number; steps: number; width: number; height: number; numFrames: number; guidanceScale: number } | { skipped: string } | { failed: string };
   }
 }
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const PYTHON = '/usr/bin/python3';
-export const WAN_CASE = { prompt: 'a red cat running', seed: 77, steps: 3, width: 64, height: 64, numFrames: 5 } as const;
+export const WAN_CASE = { prompt: 'a red cat running', seed: 77, steps: 3, width: 64, height: 64, numFrames: 5, guidanceScale: 4 } as const;
 
 function python(args: string[]): void {
   const run = spawnSync(PYTHON, args, { cwd: root, encoding: 'utf8', maxBuffer: 64 << 20 });
@@ -84,5 +84,15 @@ async function prepare(project: TestProject) {
     '--seed', String(WAN_CASE.seed), '--steps', String(WAN_CASE.steps), '--guidance-scale', '1', '--out', frames]);
   const reference = await readNpy(frames, { dtype: 'float32', shape: [WAN_CASE.numFrames, WAN_CASE.height, WAN_CASE.width, 3] });
   writeFileSync(join(base, 'reference-frames.f32'), new Uint8Array(reference.data.buffer));
-  project.provide('wanTiny', { manifest: `${served}/model/manifest.json`, reference: `${served}/reference-frames.f32`, ...WAN_CASE });
+  // With classifier-free guidance: the negative prompt is the manifest's default (""), encoded by kinema too.
+  const negative = join(base, 'negative');
+  if (await component(['text-encoder', '--model', model, '--prompt', '', '--out', negative], silent) !== 0) throw new Error('the negative text-encoder run failed');
+  const guidedFrames = join(base, 'reference-guided.npy');
+  python(['convert/kinema_convert/sample.py', '--transformer', join(raw, 'transformer'), '--decoder', join(raw, 'taehv.safetensors'),
+    '--prompt-embeds', join(embeds, 'prompt_embeds.npy'), '--negative-prompt-embeds', join(negative, 'prompt_embeds.npy'), '--model', model,
+    '--latent-shape', '1', '16', '2', '8', '8', '--seed', String(WAN_CASE.seed), '--steps', String(WAN_CASE.steps),
+    '--guidance-scale', String(WAN_CASE.guidanceScale), '--out', guidedFrames]);
+  const guided = await readNpy(guidedFrames, { dtype: 'float32', shape: [WAN_CASE.numFrames, WAN_CASE.height, WAN_CASE.width, 3] });
+  writeFileSync(join(base, 'reference-guided.f32'), new Uint8Array(guided.data.buffer));
+  project.provide('wanTiny', { manifest: `${served}/model/manifest.json`, reference: `${served}/reference-frames.f32`, referenceGuided: `${served}/reference-guided.f32`, ...WAN_CASE });
 }

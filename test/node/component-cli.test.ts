@@ -35,6 +35,8 @@ describe('component runner arguments', () => {
   it('parses each component\'s flags', () => {
     expect(parseComponentArgs(['text-encoder', '--model', 'm', '--in', 'i', '--out', 'o', '--weights', 'fp16'])).toEqual({ component: 'text-encoder', model: 'm', inDir: 'i', outDir: 'o', weights: 'fp16', seed: 0 });
     expect(parseComponentArgs(['text-encoder', '--model', 'm', '--prompt', 'a cat', '--out', 'o'])).toEqual({ component: 'text-encoder', model: 'm', prompt: 'a cat', outDir: 'o', seed: 0 });
+    // The empty prompt (Wan's default negative prompt) is a valid input: guidance needs its embeddings.
+    expect(parseComponentArgs(['text-encoder', '--model', 'm', '--prompt', '', '--out', 'o'])).toEqual({ component: 'text-encoder', model: 'm', prompt: '', outDir: 'o', seed: 0 });
     expect(parseComponentArgs(['denoiser', '--model=m', '--in=i', '--out=o'])).toEqual({ component: 'denoiser', model: 'm', inDir: 'i', outDir: 'o', seed: 0 });
     expect(parseComponentArgs(['decoder', '--model', 'm', '--in', 'i', '--out', 'o'])).toMatchObject({ component: 'decoder' });
     expect(parseComponentArgs(['scheduler', '--model', 'm', '--steps', '4', '--in', 'i', '--out', 'o'])).toEqual({ component: 'scheduler', model: 'm', steps: 4, inDir: 'i', outDir: 'o', seed: 0 });
