@@ -61,6 +61,9 @@ function defaultPlatform(): EnginePlatform {
 
 const loadKey = (spec: EngineLoadSpec) => JSON.stringify([spec.manifestUrl, spec.backend, spec.allowWasm, spec.weights]);
 
+/** Frames handed to the encoder and not yet taken by it, at most (overlap with decoding, bounded memory). */
+const ENCODE_WINDOW = 3;
+
 export function createEngine(platform: EnginePlatform = defaultPlatform()): Engine {
   let loaded: LoadedModel | undefined;
   let queue: Promise<unknown> = Promise.resolve();
@@ -290,6 +293,14 @@ export function createEngine(platform: EnginePlatform = defaultPlatform()): Engi
       });
     }
     const frames: Uint8Array[] = [];
+    // Encoding runs alongside decoding: a frame is handed to the encoder and the next one is decoded while
+    // WebCodecs works on it, with at most ENCODE_WINDOW frames in flight (bounded memory). encodeMs is the
+    // time the generation waits for the encoder (a full window, then the tail and finalize), not the
+    // encoder's own busy time, which overlaps the decoder.
+    const inFlight: Promise<void>[] = [];
+    const waitForEncoder = async (keep: number) => {
+      while (inFlight.length > keep) await inFlight.shift();
+    };
     let encodeMs = 0;
     let firstPreviewMs: number | undefined;
     try {
@@ -310,10 +321,12 @@ export function createEngine(platform: EnginePlatform = defaultPlatform()): Engi
           tracker.stage('decode', index + 1);
           if (spec.returnFrames || !encoder) frames.push(frame);
           if (encoder) {
+            const added = encoder.addFrame(frame, index).then(() => tracker.stage('encode', index + 1));
+            added.catch(() => undefined); // awaited below; a failure rejects the generation from there
+            inFlight.push(added);
             const t = performance.now();
-            await encoder.addFrame(frame, index);
+            await waitForEncoder(ENCODE_WINDOW - 1);
             encodeMs += performance.now() - t;
-            tracker.stage('encode', index + 1);
           }
         },
       });
@@ -323,6 +336,7 @@ export function createEngine(platform: EnginePlatform = defaultPlatform()): Engi
       let format = spec.format;
       if (encoder) {
         const t = performance.now();
+        await waitForEncoder(0);
         const clip = await encoder.finalize();
         encodeMs += performance.now() - t;
         video = clip.blob;
@@ -344,7 +358,7 @@ export function createEngine(platform: EnginePlatform = defaultPlatform()): Engi
         backend: model.backend, model: manifest.id, modelVersion: manifest.version,
         timings: {
           loadMs: 0, encodeTextMs: timings.encodeTextMs, denoiseMs: timings.denoiseMs,
-          // Frames are decoded and encoded interleaved; decodeMs counts only the decoder's share.
+          // Frames are decoded and encoded alongside; decodeMs leaves out the time spent waiting for the encoder.
           decodeMs: Math.max(0, timings.decodeMs - encodeMs), encodeMs, totalMs,
           sessionRunMs: timings.sessionRunMs,
           ...(firstPreviewMs !== undefined ? { firstPreviewMs } : {}),
@@ -354,6 +368,7 @@ export function createEngine(platform: EnginePlatform = defaultPlatform()): Engi
       };
     } catch (error) {
       await encoder?.cancel();
+      await Promise.allSettled(inFlight);
       throw error;
     }
   }
