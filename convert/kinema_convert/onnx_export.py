@@ -73,6 +73,21 @@ def fp16_weights_in_place(model: onnx.ModelProto, min_elements=FP16_MIN_ELEMENTS
     g.node.extend(casts + nodes)
 
 
+def even_ranges(count: int, parts: int, what: str, limit: str) -> list:
+    """`count` layers as `parts` contiguous [start, stop) ranges, as even as possible (earlier parts take the
+    remainder): the one sharding rule every component's export uses. `what` and `limit` name the option and
+    its upper bound in the error."""
+    if isinstance(parts, bool) or not isinstance(parts, int) or not 1 <= parts <= count:
+        raise ValueError(f"`{what}` must be an integer from 1 to {limit}; got {parts!r}")
+    base, extra = divmod(count, parts)
+    out, start = [], 0
+    for i in range(parts):
+        stop = start + base + (1 if i < extra else 0)
+        out.append((start, stop))
+        start = stop
+    return out
+
+
 def graph_file_name(name: str, weights: str) -> str:
     return f"{name}.onnx" if weights == "fp32" else f"{name}.{weights}.onnx"
 

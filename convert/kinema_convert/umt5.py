@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from .checkpoints import strict_load
-from .onnx_export import FILE_LIMIT, export_graph, file_entry
+from .onnx_export import FILE_LIMIT, even_ranges, export_graph, file_entry
 
 _MASK_MIN = torch.finfo(torch.float32).min
 
@@ -305,16 +305,7 @@ def shards_needed(config: dict, weights: str, limit=FILE_LIMIT) -> int:
 
 
 def shard_ranges(layers: int, shards: int):
-    if not 1 <= shards <= layers:
-        raise ValueError(f"`--text-encoder-shards` must be an integer from 1 to {layers} (the layer count); "
-                         f"got {shards}")
-    base, extra = divmod(layers, shards)
-    out, start = [], 0
-    for i in range(shards):
-        stop = start + base + (1 if i < extra else 0)
-        out.append((start, stop))
-        start = stop
-    return out
+    return even_ranges(layers, shards, "--text-encoder-shards", f"{layers} (the layer count)")
 
 
 def shard_io_names(index: int, shards: int):

@@ -730,15 +730,8 @@ _AXES = {
 
 def shard_ranges(num_layers: int, shards: int) -> List[Tuple[int, int]]:
     """Contiguous block ranges, as even as possible (earlier shards take the remainder)."""
-    if isinstance(shards, bool) or not isinstance(shards, int) or not 1 <= shards <= num_layers:
-        raise ValueError(f'`shards` must be an integer from 1 to num_layers ({num_layers}); got {shards!r}')
-    base, extra = divmod(num_layers, shards)
-    out, start = [], 0
-    for i in range(shards):
-        stop = start + base + (1 if i < extra else 0)
-        out.append((start, stop))
-        start = stop
-    return out
+    from .onnx_export import even_ranges  # imported here, as the export helpers are, so the module loads without onnx
+    return even_ranges(num_layers, shards, 'shards', f'num_layers ({num_layers})')
 
 
 def shard_modules(module: WanTransformer3D, shards: int = 1) -> List[Tuple[str, _ShardGraph]]:
