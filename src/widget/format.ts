@@ -1,8 +1,9 @@
 /** Small pure formatters shared by the demo page and the widget. No DOM. */
 
-/** Bytes as MB with one decimal (decimal megabytes, like download managers), small sizes in kB. */
+/** Bytes as MB with one decimal (decimal megabytes, like download managers), small sizes in kB, from 1 GB on in GB with two decimals. */
 export function formatBytes(bytes: number): string {
   if (!Number.isFinite(bytes) || bytes < 0) return '? MB';
+  if (bytes >= 1_000_000_000) return `${(Math.round(bytes / 10_000_000) / 100).toFixed(2)} GB`;
   if (bytes < 100_000) return bytes < 10_000 ? `${(Math.round(bytes / 100) / 10).toFixed(1)} kB` : `${Math.round(bytes / 1000)} kB`;
   return `${(Math.round(bytes / 100_000) / 10).toFixed(1)} MB`;
 }

@@ -7,6 +7,7 @@
 import { checkRequestShape, resolveOptions } from '../api/validate';
 import type { GenerateRequest, GeneratorOptions } from '../api/types';
 import { KinemaError } from '../errors';
+import { resolveModelRef } from '../models/registry';
 
 export interface GeneratorFields {
   /** A model id or manifest URL; empty → kinema-micro. */
@@ -64,6 +65,16 @@ export function generatorOptionsFrom(fields: GeneratorFields, pageUrl: string): 
     // resolveOptions names the option first ("backend must be one of …", "cloud.proxyUrl must be …").
     const option = /^[\w.]+/.exec(error instanceof Error ? error.message : '')?.[0] ?? 'options';
     throw invalid(OPTION_FIELDS[option] ?? option, error);
+  }
+  // The model reference is checked here too, not first at load: an unknown id or a file: URL in a form
+  // field or an attribute is a mistake to show at once, before any worker starts.
+  try {
+    resolveModelRef(options.model ?? 'kinema-micro', options.modelBaseUrl!);
+  } catch (error) {
+    if (error instanceof KinemaError) {
+      throw new KinemaError(error.code, `model: ${error.message}`, { details: { ...error.details, field: 'model' }, cause: error });
+    }
+    throw invalid('model', error);
   }
   return options;
 }

@@ -25,6 +25,8 @@ describe('formatters', () => {
     expect(formatBytes(3_150_000)).toBe('3.2 MB');
     expect(formatBytes(2_400)).toBe('2.4 kB');
     expect(formatBytes(-1)).toBe('? MB');
+    expect(formatBytes(999_949_999)).toBe('999.9 MB');
+    expect(formatBytes(5_678_000_000)).toBe('5.68 GB');
     expect(formatDuration(850.4)).toBe('850 ms');
     expect(formatDuration(2440)).toBe('2.4 s');
     expect(formatDuration(65_000)).toBe('1 min 05 s');

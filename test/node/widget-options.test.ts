@@ -33,6 +33,24 @@ describe('generatorOptionsFrom', () => {
   });
 });
 
+describe('generatorOptionsFrom: the model', () => {
+  it('takes a built-in id, a relative manifest path or an http(s) manifest URL', () => {
+    expect(generatorOptionsFrom({ model: 'kinema-micro' }, PAGE).model).toBe('kinema-micro');
+    expect(generatorOptionsFrom({ model: 'models/wan/manifest.json' }, PAGE).model).toBe('models/wan/manifest.json');
+    const hf = 'https://huggingface.co/someone/wan2.1-t2v-1.3b-kinema/resolve/main/manifest.json';
+    expect(generatorOptionsFrom({ model: ` ${hf} ` }, PAGE).model).toBe(hf);
+  });
+
+  it('refuses an unknown id and a non-http URL at once, naming the field', () => {
+    const unknown = codeOf(() => generatorOptionsFrom({ model: 'wan-huge' }, PAGE));
+    expect(unknown).toMatchObject({ code: 'MODEL_NOT_FOUND', field: 'model' });
+    expect(unknown.message).toMatch(/^model: Unknown model "wan-huge".*manifest\.json/);
+    const file = codeOf(() => generatorOptionsFrom({ model: 'file:///models/wan/manifest.json' }, PAGE));
+    expect(file).toMatchObject({ code: 'INVALID_REQUEST', field: 'model' });
+    expect(file.message).toMatch(/http\(s\)/);
+  });
+});
+
 describe('requestFrom', () => {
   it('parses numbers, leaves empty fields to the model defaults and drops the seed when random', () => {
     expect(requestFrom({ prompt: ' a red circle ', seed: '42', steps: '', numFrames: '8', outputScale: '8', previewEvery: 1 }))

@@ -1,0 +1,120 @@
+/**
+ * What a model will cost this device, worked out on the page before anything is downloaded: the variants
+ * the engine would choose, their download size, and (when the plan can be made) the memory each stage
+ * needs. Pure: no DOM, no runtime; the page passes in the manifest and what the worker's capability probe
+ * said. It mirrors the engine's own choice (src/engine/engine.ts `chooseBackend` + `selectVariants`);
+ * the engine decides for real and refuses a device that is too small before downloading.
+ */
+import type { BackendChoice, LocalBackend, WebGpuInfo, WeightPreference } from '../contract/domain';
+import { describeError, formatBytes } from './format';
+import {
+  checkDeviceLimits, presentComponents, selectVariants, selectedFiles, type ComponentName, type Dtype, type ModelManifest, type SelectedVariants,
+} from '../models';
+
+export interface SummaryTarget {
+  /** The backend the caller asked for. */
+  backend: BackendChoice;
+  /** Whether 'auto' may run on wasm (GeneratorOptions.allowWasm); default true. */
+  allowWasm?: boolean;
+  /** GeneratorOptions.weights; default 'auto'. */
+  weights?: WeightPreference;
+  /** The worker's WebGPU probe (generator.capabilities().webgpu); absent → treated as unavailable. */
+  webgpu?: WebGpuInfo;
+}
+
+export interface ComponentSummary {
+  component: ComponentName;
+  dtype: Dtype;
+  compute: string;
+  graphs: number;
+  bytes: number;
+}
+
+export interface ModelSummary {
+  id: string;
+  name: string;
+  version: string;
+  pipeline: string;
+  /** Where it would run; 'cloud' downloads no model. */
+  backend: LocalBackend | 'cloud';
+  /** Why that backend, when it is not simply the one asked for. */
+  backendNote?: string;
+  /** The variants the engine would choose (local backends only). */
+  variants?: SelectedVariants;
+  components: ComponentSummary[];
+  /** The tokenizer's files. */
+  tokenizerBytes: number;
+  /** Everything a cold load downloads: the tokenizer's files and the chosen variants', each path once. */
+  downloadBytes: number;
+  fileCount: number;
+}
+
+const COMPONENT_LABELS: Readonly<Record<ComponentName, string>> = { textEncoder: 'Text encoder', denoiser: 'Denoiser', vaeDecoder: 'Decoder' };
+
+export function componentLabel(component: string): string {
+  return (COMPONENT_LABELS as Record<string, string>)[component] ?? component;
+}
+
+/** The backend the engine would pick for this manifest (its `chooseBackend`, without the side effects). */
+function likelyBackend(manifest: ModelManifest, target: SummaryTarget): { backend: LocalBackend | 'cloud'; note?: string; shaderF16: boolean } {
+  const allowWasm = target.allowWasm ?? true;
+  const gpu = target.webgpu ?? { available: false, reason: 'not probed' };
+  if (target.backend === 'cloud') return { backend: 'cloud', shaderF16: false };
+  if (target.backend === 'wasm') return { backend: 'wasm', shaderF16: false };
+  if (!gpu.available) {
+    if (target.backend === 'webgpu' || !allowWasm) return { backend: 'webgpu', note: `WebGPU is not available (${gpu.reason ?? 'no adapter'}): the load will be refused`, shaderF16: false };
+    return { backend: 'wasm', note: `WebGPU is not available (${gpu.reason ?? 'no adapter'})`, shaderF16: false };
+  }
+  if (gpu.isFallbackAdapter && target.backend === 'auto' && allowWasm) return { backend: 'wasm', note: 'the WebGPU adapter is a software fallback, slower than wasm', shaderF16: false };
+  const shaderF16 = gpu.shaderF16 === true;
+  const limitError = gpu.limits ? checkDeviceLimits(manifest, selectVariants(manifest, { shaderF16 }), gpu.limits) : null;
+  if (limitError && target.backend === 'auto' && allowWasm) return { backend: 'wasm', note: limitError.message, shaderF16: false };
+  if (limitError) return { backend: 'webgpu', note: `${limitError.message}: the load will be refused`, shaderF16 };
+  return { backend: 'webgpu', shaderF16 };
+}
+
+/** The download a load would make on this device, component by component. */
+export function summarizeModel(manifest: ModelManifest, target: SummaryTarget): ModelSummary {
+  const { backend, note, shaderF16 } = likelyBackend(manifest, target);
+  const base = {
+    id: manifest.id, name: manifest.name, version: manifest.version, pipeline: manifest.pipeline, backend,
+    ...(note ? { backendNote: note } : {}),
+  };
+  if (backend === 'cloud') return { ...base, components: [], tokenizerBytes: 0, downloadBytes: 0, fileCount: 0 };
+  const weights = target.weights ?? 'auto';
+  const variants = selectVariants(manifest, { shaderF16, ...(weights !== 'auto' ? { preferDtype: weights } : {}) });
+  const files = selectedFiles(manifest, variants);
+  const components = presentComponents(manifest).map((component) => {
+    const v = variants[component]!;
+    return { component, dtype: v.dtype, compute: v.compute, graphs: v.graphs.length, bytes: v.bytes };
+  });
+  return {
+    ...base, variants, components,
+    tokenizerBytes: (manifest.tokenizer?.files ?? []).reduce((sum, f) => sum + f.bytes, 0),
+    downloadBytes: files.reduce((sum, f) => sum + f.bytes, 0),
+    fileCount: files.length,
+  };
+}
+
+/** The summary as term/value lines for a facts list. */
+export function summaryFacts(summary: ModelSummary): [string, string][] {
+  const facts: [string, string][] = [['Model', `${summary.name} ${summary.version} (${summary.pipeline})`]];
+  if (summary.backend === 'cloud') {
+    facts.push(['Download', 'none: the cloud provider runs the model']);
+    return facts;
+  }
+  facts.push(['Runs on', summary.backendNote ? `${summary.backend}: ${summary.backendNote}` : summary.backend]);
+  facts.push(['Download', `${formatBytes(summary.downloadBytes)} in ${summary.fileCount} file${summary.fileCount === 1 ? '' : 's'} (once; later loads read the cache)`]);
+  for (const c of summary.components) {
+    const precision = c.compute === 'fp32' ? `${c.dtype} weights` : `${c.dtype} weights, ${c.compute} compute`;
+    facts.push([componentLabel(c.component), `${formatBytes(c.bytes)}, ${precision}${c.graphs > 1 ? `, ${c.graphs} graphs` : ''}`]);
+  }
+  if (summary.tokenizerBytes > 0) facts.push(['Tokenizer', formatBytes(summary.tokenizerBytes)]);
+  return facts;
+}
+
+/** A summary that could not be made (a manifest the selection refuses), as one line. */
+export function summaryError(error: unknown): [string, string][] {
+  const { code, message } = describeError(error);
+  return [['Model', `cannot be planned (${code}): ${message}`]];
+}
