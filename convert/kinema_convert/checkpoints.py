@@ -345,3 +345,115 @@ def strict_load(module: torch.nn.Module, tensors: dict, aliases=None) -> None:
 
 def file_size(path) -> int:
     return os.path.getsize(path)
+
+
+class LazyCheckpoint:
+    """A checkpoint whose tensors are read one at a time, on request, into private memory (no memory map
+    kept), so a converter can build, export and free one shard of a model that does not fit in RAM.
+    `.safetensors` files (a file, a sharded folder with its index, or a folder of files) are read lazily;
+    a `.pt`/`.pth`/`.bin` is loaded whole by torch.load (it cannot be read in parts) and served from that."""
+
+    def __init__(self, path, trust_pickle=False):
+        self.path = Path(path)
+        self._files = {}   # name -> SafetensorsFile
+        self._eager = None
+        p = self.path
+        if p.is_file() and p.suffix == ".safetensors":
+            self._add(SafetensorsFile(p))
+        elif p.is_file() and p.name.endswith(".safetensors.index.json"):
+            self._add_index(p)
+        elif p.is_dir() and sorted(p.glob("*.safetensors.index.json")):
+            indexes = sorted(p.glob("*.safetensors.index.json"))
+            if len(indexes) > 1:
+                raise CheckpointError(f"{p}: several index files ({', '.join(x.name for x in indexes)}); pass one of them")
+            self._add_index(indexes[0])
+        elif p.is_dir() and sorted(p.glob("*.safetensors")):
+            for f in sorted(p.glob("*.safetensors")):
+                self._add(SafetensorsFile(f))
+        else:
+            self._eager = read_checkpoint(p, trust_pickle)
+
+    def _add(self, shard, names=None):
+        for name in (names if names is not None else shard.entries):
+            if name in self._files:
+                raise CheckpointError(f"{self.path}: tensor '{name}' is in both {self._files[name].path.name} "
+                                      f"and {shard.path.name}")
+            self._files[name] = shard
+
+    def _add_index(self, index_path):
+        try:
+            with open(index_path) as f:
+                weight_map = json.load(f)["weight_map"]
+        except (json.JSONDecodeError, KeyError, TypeError) as e:
+            raise CheckpointError(f"{index_path}: not a safetensors index (needs a 'weight_map' object): {e}") from None
+        by_file = {}
+        for name, fname in weight_map.items():
+            by_file.setdefault(fname, []).append(name)
+        for fname, names in sorted(by_file.items()):
+            shard = SafetensorsFile(index_path.parent / fname)
+            missing = [n for n in names if n not in shard.entries]
+            if missing:
+                raise CheckpointError(f"{index_path}: tensor '{missing[0]}' is mapped to {fname}, which does not hold it")
+            extra = sorted(set(shard.entries) - set(names))
+            if extra:
+                raise CheckpointError(f"{shard.path}: tensor '{extra[0]}' is not in the index {index_path.name} "
+                                      f"({len(extra)} such)")
+            self._add(shard, names)
+
+    def keys(self):
+        return list(self._eager) if self._eager is not None else list(self._files)
+
+    def __contains__(self, name):
+        return name in (self._eager if self._eager is not None else self._files)
+
+    def shape(self, name):
+        if self._eager is not None:
+            return list(self._eager[name].shape)
+        return list(self._files[name].entries[name]["shape"])
+
+    def _entry(self, name):
+        if name not in self:
+            raise CheckpointError(f"{self.path}: no tensor '{name}'")
+        return self._files[name], self._files[name].entries[name]
+
+    def get(self, name, rows=None) -> torch.Tensor:
+        """Tensor `name` (float types as float32, others as stored), or only rows [start, stop) of its first axis."""
+        if self._eager is not None:
+            if name not in self._eager:
+                raise CheckpointError(f"{self.path}: no tensor '{name}'")
+            t = self._eager[name]
+            if rows is not None:
+                t = t[rows[0]:rows[1]]
+            return t.float() if t.is_floating_point() else t
+        shard, e = self._entry(name)
+        np_dtype, itemsize = _DTYPES[e["dtype"]]
+        shape = list(e["shape"])
+        begin, end = e["begin"], e["end"]
+        if rows is not None:
+            start, stop = max(0, rows[0]), min(shape[0], rows[1]) if shape else 0
+            row = int(np.prod(shape[1:], dtype=np.int64)) * itemsize
+            begin, end = begin + start * row, begin + max(start, stop) * row
+            shape[0] = max(0, stop - start)
+        count = (end - begin) // itemsize
+        with open(shard.path, "rb") as f:
+            f.seek(shard._data_start + begin)
+            arr = np.fromfile(f, dtype=np_dtype, count=count)
+        if len(arr) != count:
+            raise CheckpointError(f"{shard.path}: tensor '{name}' is truncated")
+        arr = arr.reshape(shape)
+        if e["dtype"] == "BF16":
+            arr = bf16_bits_to_fp32(arr)
+        elif arr.dtype.kind == "f" and arr.dtype != np.float32:
+            arr = arr.astype(np.float32)
+        return torch.from_numpy(arr)
+
+    def subset(self, names) -> dict:
+        """{name: tensor} for the given names, read now."""
+        return {n: self.get(n) for n in names}
+
+
+def open_checkpoint(path, trust_pickle=False) -> LazyCheckpoint:
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such file or folder")
+    return LazyCheckpoint(path, trust_pickle)
