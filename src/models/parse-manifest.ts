@@ -12,7 +12,7 @@ import {
   type ComponentName, type ComponentSpec, type ComputePrecision, type Dtype, type FileSpec,
   type GenerationDefaults, type GenerationLimits, type GraphSpec, type LatentSpec, type ManifestFormat,
   type ModelManifest, type Range, type SchedulerSpec, type SchedulerType, type Size, type TextEncoderSpec,
-  type TokenizerSpec, type VariantSpec, type WebGpuRequirements,
+  type TokenizerSpec, type VariantMemory, type VariantSpec, type WebGpuRequirements,
 } from './types';
 
 const ID_PATTERN = /^[a-z0-9][a-z0-9._-]*$/;
@@ -320,7 +320,15 @@ function parseVariant(c: Checker, raw: unknown, field: string, parseFiles: Parse
   const files = [...byPath.values()];
   const bytes = files.reduce((sum, f) => sum + f.bytes, 0);
   if (!Number.isSafeInteger(bytes)) c.fail(`${field}`, 'a variant whose files\' bytes add up to a safe integer', bytes);
-  return { dtype, compute, graphs, data, files, bytes };
+  let memory: VariantMemory | undefined;
+  if (json.memory !== undefined) {
+    const memoryJson = c.object(json.memory, `${field}.memory`);
+    memory = {
+      weightsBytes: c.integer(memoryJson.weightsBytes, `${field}.memory.weightsBytes`, 0),
+      activationBytes: c.integer(memoryJson.activationBytes, `${field}.memory.activationBytes`, 0),
+    };
+  }
+  return { dtype, compute, graphs, data, files, bytes, ...(memory ? { memory } : {}) };
 }
 
 /** One graph from its file list: exactly one file without a role (the .onnx) plus its external data. */

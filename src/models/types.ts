@@ -54,6 +54,18 @@ export interface GraphSpec {
   readonly perPrompt: boolean;
 }
 
+/**
+ * What a variant holds in memory while it runs, as its converter declared it (docs/model-manifest.md,
+ * "Memory"). The memory planner (memory.ts) reads it; without it the planner counts the variant's
+ * download bytes as its weights and no activations.
+ */
+export interface VariantMemory {
+  /** Bytes the variant's sessions hold: its graphs' .onnx and external-data bytes (weights as stored). */
+  readonly weightsBytes: number;
+  /** The converter's estimate of the peak activation bytes of one run at the manifest's largest size and frame count. */
+  readonly activationBytes: number;
+}
+
 export interface VariantSpec {
   readonly dtype: Dtype;
   readonly compute: ComputePrecision;
@@ -65,6 +77,8 @@ export interface VariantSpec {
   readonly files: readonly FileSpec[];
   /** Sum of `files[].bytes`. */
   readonly bytes: number;
+  /** As the manifest declares it; absent when it does not (the planner then assumes `bytes` of weights, no activations). */
+  readonly memory?: VariantMemory;
 }
 
 export interface ComponentSpec {
