@@ -12,6 +12,16 @@ import type { ProgressWarning } from '../progress/tracker';
 export interface ModelStore {
   /** The stored bytes, or undefined when absent (or unreadable). */
   get(key: string): Promise<Uint8Array | undefined>;
+  /**
+   * The stored entry's length without reading its body (the loader's warm check). Optional: a store
+   * without it is asked `get` instead, which reads the body.
+   */
+  size?(key: string): Promise<number | undefined>;
+  /**
+   * The entry as a Blob backed by the storage (the Cache API's bodies stay on disk until read), so a
+   * file of many chunk entries can be handed on without assembling its bytes. Optional.
+   */
+  getBlob?(key: string): Promise<Blob | undefined>;
   /** Stores a copy; may reject with a DOMException named `QuotaExceededError`. */
   put(key: string, bytes: Uint8Array): Promise<void>;
   delete(key: string): Promise<boolean>;
@@ -24,10 +34,17 @@ export interface CacheStorageLike {
   open(name: string): Promise<CacheLike>;
 }
 export interface CacheLike {
-  match(request: string): Promise<{ arrayBuffer(): Promise<ArrayBuffer> } | undefined>;
+  match(request: string): Promise<CachedResponseLike | undefined>;
   put(request: string, response: Response): Promise<void>;
   delete(request: string): Promise<boolean>;
   keys(): Promise<ReadonlyArray<{ url: string }>>;
+}
+
+/** What the store reads of a cached Response; `headers` and `blob` are used when present. */
+export interface CachedResponseLike {
+  arrayBuffer(): Promise<ArrayBuffer>;
+  blob?(): Promise<Blob>;
+  headers?: { get(name: string): string | null };
 }
 
 export const CACHE_NAME = 'kinema-models-v1';
@@ -53,8 +70,18 @@ export function parseFileCacheKey(key: string): { id: string; version: string; s
 export class MemoryStore implements ModelStore {
   private readonly entries = new Map<string, Uint8Array>();
 
+  /** The stored copy itself, not a copy of it: callers only read. */
   async get(key: string): Promise<Uint8Array | undefined> {
     return this.entries.get(key);
+  }
+
+  async size(key: string): Promise<number | undefined> {
+    return this.entries.get(key)?.byteLength;
+  }
+
+  async getBlob(key: string): Promise<Blob | undefined> {
+    const bytes = this.entries.get(key);
+    return bytes ? new Blob([bytes as Uint8Array<ArrayBuffer>]) : undefined;
   }
 
   async put(key: string, bytes: Uint8Array): Promise<void> {
@@ -92,6 +119,29 @@ export class CacheApiStore implements ModelStore {
       return hit ? new Uint8Array(await hit.arrayBuffer()) : undefined;
     } catch {
       return undefined; // an unreadable entry is a miss: the loader downloads and overwrites it
+    }
+  }
+
+  /** The Content-Length the store wrote; a Response without it is measured through its Blob (not read). */
+  async size(key: string): Promise<number | undefined> {
+    try {
+      const hit = await (await this.open()).match(SYNTHETIC_ORIGIN + encodeURIComponent(key));
+      if (!hit) return undefined;
+      const length = Number(hit.headers?.get('content-length') ?? Number.NaN);
+      if (Number.isInteger(length) && length >= 0) return length;
+      return hit.blob ? (await hit.blob()).size : (await hit.arrayBuffer()).byteLength;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async getBlob(key: string): Promise<Blob | undefined> {
+    try {
+      const hit = await (await this.open()).match(SYNTHETIC_ORIGIN + encodeURIComponent(key));
+      if (!hit) return undefined;
+      return hit.blob ? await hit.blob() : new Blob([await hit.arrayBuffer()]);
+    } catch {
+      return undefined;
     }
   }
 

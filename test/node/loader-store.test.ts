@@ -60,7 +60,7 @@ function servedManifest(version = '1.0.0', id = 'kinema-micro'): { manifest: Mod
 
 async function load(manifest: ModelManifest, fetch: LoaderFetch, store: MemoryStore | CacheApiStore, fp32: boolean) {
   const selected = selectVariants(manifest, { shaderF16: false, ...(fp32 ? { preferDtype: 'fp32' as const } : {}) });
-  await loadFiles(selectedFiles(manifest, selected), { fetch, subtle: crypto.subtle, store }, { cacheKeyPrefix: modelCachePrefix(manifest.id, manifest.version) });
+  await loadFiles(selectedFiles(manifest, selected), { fetch, store }, { cacheKeyPrefix: modelCachePrefix(manifest.id, manifest.version) });
   return selected;
 }
 

@@ -172,7 +172,7 @@ function setup(entries: Record<string, number>, knobs?: ServerKnobs, store: Mode
   const server = FakeServer.of(bytes, knobs);
   const sleep = recordingSleep();
   const events: LoadEvent[] = [];
-  const deps: LoaderDeps = { fetch: server.fetch, subtle: crypto.subtle, store, sleep };
+  const deps: LoaderDeps = { fetch: server.fetch, store, sleep };
   const run = (options: Partial<LoadFilesOptions> = {}) =>
     loadFiles(files, deps, { cacheKeyPrefix: PREFIX, onProgress: (e) => events.push(e), ...options });
   return { bytes, files, server, sleep, events, store, deps, run };
@@ -199,7 +199,7 @@ describe('loadFiles: downloads', () => {
     const t = setup({ 'a.onnx': 3000, 'b.onnx.data': 5000, 'empty.txt': 0 });
     const result = await t.run();
     expect([...result.keys()]).toEqual(['a.onnx', 'b.onnx.data', 'empty.txt']);
-    for (const f of t.files) expect(sha256(result.get(f.path)!)).toBe(f.sha256);
+    for (const f of t.files) expect(sha256(await result.get(f.path)!.read())).toBe(f.sha256);
     expectProgressInvariants(t.events, 8000);
     // Streamed: many events per file, not one per file.
     expect(t.events.filter((e) => e.type === 'download' && e.file === 'b.onnx.data').length).toBeGreaterThan(5);
@@ -221,15 +221,20 @@ describe('loadFiles: downloads', () => {
     expectProgressInvariants(second.events, 6000);
   });
 
-  it('a warm load reads every cached file at once, and reports them in the caller\'s order', async () => {
+  it('a warm load reads no file body: it checks every entry\'s size at once, and reports them in the caller\'s order', async () => {
     class SlowStore extends MemoryStore {
       inFlight = 0;
       maxInFlight = 0;
-      override async get(key: string): Promise<Uint8Array | undefined> {
+      gets = 0;
+      override async size(key: string): Promise<number | undefined> {
         this.inFlight++;
         this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
         await new Promise((resolve) => setTimeout(resolve, 5));
         this.inFlight--;
+        return super.size(key);
+      }
+      override async get(key: string): Promise<Uint8Array | undefined> {
+        this.gets++;
         return super.get(key);
       }
     }
@@ -237,11 +242,16 @@ describe('loadFiles: downloads', () => {
     const t = setup({ 'a.onnx': 100, 'b.onnx': 200, 'c.onnx': 300 }, {}, store);
     await t.run();
     store.maxInFlight = 0;
+    store.gets = 0;
     t.events.length = 0;
-    await t.run();
+    const warm = await t.run();
     expect(store.maxInFlight).toBe(3);
+    expect(store.gets).toBe(0); // bodies stay in storage until the engine reads one graph's files
     expect(t.events.map((e) => e.type === 'download' && [e.file, e.loaded, e.fromCache])).toEqual([['a.onnx', 100, true], ['b.onnx', 300, true], ['c.onnx', 600, true]]);
     expect(t.server.requests).toHaveLength(3); // only the first load fetched
+    expect(sha256(await warm.get('c.onnx')!.read())).toBe(t.files[2]!.sha256);
+    expect(store.gets).toBe(1);
+    expect(warm.get('c.onnx')!.held).toBe('store');
   });
 
   it('a cached entry of the wrong length is dropped and downloaded again', async () => {
@@ -249,7 +259,7 @@ describe('loadFiles: downloads', () => {
     const f = t.files[0]!;
     await t.store.put(`${PREFIX}${f.sha256}.${f.bytes}/${f.path}`, new Uint8Array(10));
     const result = await t.run();
-    expect(sha256(result.get('a.onnx')!)).toBe(f.sha256);
+    expect(sha256(await result.get('a.onnx')!.read())).toBe(f.sha256);
     expect(t.server.requests).toHaveLength(1);
     expect((await t.store.get(`${PREFIX}${f.sha256}.${f.bytes}/${f.path}`))?.byteLength).toBe(3000);
   });
@@ -290,7 +300,7 @@ describe('loadFiles: retries', () => {
   it('5xx twice, then success: backoff doubles, result right', async () => {
     const t = setup({ 'a.onnx': 1000 }, { statusFor: (_u, n) => (n < 2 ? 503 : undefined) });
     const result = await t.run();
-    expect(sha256(result.get('a.onnx')!)).toBe(t.files[0]!.sha256);
+    expect(sha256(await result.get('a.onnx')!.read())).toBe(t.files[0]!.sha256);
     expect(t.server.requests).toHaveLength(3);
     expect(t.sleep.delays).toEqual([500, 1000]);
     expectProgressInvariants(t.events, 1000);
@@ -336,7 +346,7 @@ describe('loadFiles: retries', () => {
   it('a connection cut without Range support restarts from 0 and never counts bytes twice', async () => {
     const t = setup({ 'a.onnx': 4000 }, { ranges: 'none', dropAfter: (_u, n) => (n < 2 ? 1500 + n * 1000 : undefined) });
     const result = await t.run();
-    expect(sha256(result.get('a.onnx')!)).toBe(t.files[0]!.sha256);
+    expect(sha256(await result.get('a.onnx')!.read())).toBe(t.files[0]!.sha256);
     expect(t.server.requests.map((r) => r.range)).toEqual([undefined, undefined, undefined]);
     expectProgressInvariants(t.events, 4000);
     // The bar stood still while the restarts re-fetched what it had already shown.
@@ -359,7 +369,7 @@ describe('loadFiles: resume with Range', () => {
     const t = setup({ 'a.onnx': 5000 }, { ranges: 'obey', dropAfter: (_u, n) => (n === 0 ? 1800 : n === 1 ? 1000 : undefined) });
     const result = await t.run();
     expect(t.server.requests.map((r) => r.range)).toEqual([undefined, 'bytes=1800-', 'bytes=2800-']);
-    expect(sha256(result.get('a.onnx')!)).toBe(t.files[0]!.sha256);
+    expect(sha256(await result.get('a.onnx')!.read())).toBe(t.files[0]!.sha256);
     expectProgressInvariants(t.events, 5000);
     expect(await keysOf(t.store)).toHaveLength(1);
   });
@@ -368,7 +378,7 @@ describe('loadFiles: resume with Range', () => {
     const t = setup({ 'a.onnx': 3000 }, { ranges: 'ignore', dropAfter: (_u, n) => (n === 0 ? 2000 : undefined) });
     const result = await t.run();
     expect(t.server.requests.map((r) => r.range)).toEqual([undefined, 'bytes=2000-']);
-    expect(sha256(result.get('a.onnx')!)).toBe(t.files[0]!.sha256);
+    expect(sha256(await result.get('a.onnx')!.read())).toBe(t.files[0]!.sha256);
     expectProgressInvariants(t.events, 3000);
   });
 
@@ -376,7 +386,7 @@ describe('loadFiles: resume with Range', () => {
     // Breaks every 700 bytes: more breaks than the retry budget, but each one makes progress.
     const t = setup({ 'a.onnx': 5000 }, { ranges: 'obey', dropAfter: () => 700 });
     const result = await t.run({ retries: 2 });
-    expect(sha256(result.get('a.onnx')!)).toBe(t.files[0]!.sha256);
+    expect(sha256(await result.get('a.onnx')!.read())).toBe(t.files[0]!.sha256);
     expect(t.server.requests).toHaveLength(8);
   });
 });
@@ -386,7 +396,7 @@ describe('loadFiles: storage', () => {
     const t = setup({ 'a.onnx': 1000, 'b.onnx': 2000 }, {}, new QuotaStore());
     const result = await t.run();
     expect([...result.keys()]).toEqual(['a.onnx', 'b.onnx']);
-    expect(sha256(result.get('b.onnx')!)).toBe(t.files[1]!.sha256);
+    expect(sha256(await result.get('b.onnx')!.read())).toBe(t.files[1]!.sha256);
     const warnings = t.events.filter((e) => e.type === 'warning');
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toMatchObject({ type: 'warning', code: 'CACHE_QUOTA_EXCEEDED', details: { file: 'a.onnx' } });
@@ -400,7 +410,7 @@ describe('loadFiles: storage', () => {
       }
     }
     const t = setup({ 'a.onnx': 100 }, {}, new Broken());
-    expect((await t.run()).get('a.onnx')?.byteLength).toBe(100);
+    expect((await (await t.run()).get('a.onnx')!.read()).byteLength).toBe(100);
     expect(t.events.find((e) => e.type === 'warning')).toMatchObject({ code: 'CACHE_UNAVAILABLE' });
   });
 });
@@ -434,7 +444,7 @@ describe('loadFiles: abort', () => {
   });
 });
 
-describe('loadFiles: arguments and large files', () => {
+describe('loadFiles: arguments and memory', () => {
   it('caller mistakes are TypeErrors', async () => {
     const t = setup({ 'a.onnx': 100 });
     await expect(loadFiles(t.files, t.deps, { cacheKeyPrefix: '' })).rejects.toThrow(TypeError);
@@ -444,25 +454,18 @@ describe('loadFiles: arguments and large files', () => {
 
   it('the same file listed twice is loaded once; the result says where bytes came from', async () => {
     const t = setup({ 'a.onnx': 100, 'b.onnx': 300 });
-    await loadFiles([t.files[0]!], { ...t.deps, subtle: undefined }, { cacheKeyPrefix: PREFIX }); // default crypto.subtle
+    await loadFiles([t.files[0]!], t.deps, { cacheKeyPrefix: PREFIX });
     const result = await loadFiles([t.files[0]!, t.files[1]!, { ...t.files[0]! }], t.deps, { cacheKeyPrefix: PREFIX });
     expect([...result.keys()]).toEqual(['a.onnx', 'b.onnx']);
     expect({ total: result.totalBytes, downloaded: result.downloadedBytes, cached: result.cachedBytes }).toEqual({ total: 400, downloaded: 300, cached: 100 });
     expect(t.server.requests.map((r) => r.url)).toEqual([`${ORIGIN}a.onnx`, `${ORIGIN}b.onnx`]);
   });
 
-  it('a file above maxFileBytes is refused before any byte is fetched (chunked loading is not implemented)', async () => {
-    const t = setup({ 'a.onnx': 100 });
-    const huge: FileSpec = { ...t.files[0]!, bytes: 3 * 1024 ** 3 };
-    const error = await rejectionOf(loadFiles([huge], t.deps, { cacheKeyPrefix: PREFIX }));
-    expect(error.code).toBe('FILE_TOO_LARGE');
-    expect(t.server.requests).toEqual([]);
-  });
-
   it('a file the page cannot allocate is OUT_OF_MEMORY, not a raw RangeError, and nothing is fetched', async () => {
     const t = setup({ 'a.onnx': 100 });
+    // One buffer of chunkBytes is all a download holds; here even that cannot be allocated.
     const huge: FileSpec = { ...t.files[0]!, bytes: 2 ** 50 };
-    const error = await rejectionOf(loadFiles([huge], t.deps, { cacheKeyPrefix: PREFIX, maxFileBytes: Number.POSITIVE_INFINITY }));
+    const error = await rejectionOf(loadFiles([huge], t.deps, { cacheKeyPrefix: PREFIX, chunkBytes: 2 ** 50 }));
     expect(error.code).toBe('OUT_OF_MEMORY');
     expect(t.server.requests).toEqual([]);
     expect(await t.deps.store.keys()).toEqual([]);

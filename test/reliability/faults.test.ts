@@ -65,7 +65,7 @@ describe('faults: model download', () => {
     const server = flakyFetch((attempt) => attempt === 0);
     const files = await bounded(loadFiles([spec], { fetch: server.fetch, store, sleep: noWait }, { cacheKeyPrefix: prefix, retries: 3 }), HANG_MS, 'download');
     expect(server.attempts()).toBe(2);
-    expect(files.get(spec.path)).toEqual(content);
+    expect(await files.get(spec.path)!.read()).toEqual(content);
     const [key] = await store.keys();
     expect(createHash('sha256').update((await store.get(key!))!).digest('hex')).toBe(spec.sha256);
   });
@@ -88,7 +88,7 @@ describe('faults: model download', () => {
     const events: LoadEvent[] = [];
     const fetch: LoaderFetch = async () => new Response(content, { status: 200 });
     const files = await loadFiles([spec], { fetch, store: full, sleep: noWait }, { cacheKeyPrefix: prefix, onProgress: (e) => events.push(e) });
-    expect(files.get(spec.path)).toEqual(content);
+    expect(await files.get(spec.path)!.read()).toEqual(content);
     expect(events.filter((e) => e.type === 'warning').map((e) => (e as { code: string }).code)).toEqual(['CACHE_QUOTA_EXCEEDED']);
     expect(await full.keys()).toEqual([]);
   });
