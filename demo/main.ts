@@ -1,8 +1,9 @@
 // The demo page: plain DOM over the public API. Pure parts (options, progress model, file names) live in
 // src/widget/ and are tested in Node; this file only wires them to the page.
-import { createVideoGenerator, type GenerateRequest, type GenerateResult, type GeneratorOptions, type ProgressEvent, type VideoGenerator } from '../src/index';
+import { createVideoGenerator, type Capabilities, type GenerateRequest, type GenerateResult, type GeneratorOptions, type ProgressEvent, type VideoGenerator } from '../src/index';
 import { fetchManifest, type ModelManifest } from '../src/models';
 import { clipFileName, describeError, extensionFor, formatDuration } from '../src/widget/format';
+import { summarizeModel, summaryError, summaryFacts } from '../src/widget/model-summary';
 import { generatorOptionsFrom, requestFrom } from '../src/widget/options';
 import { PreviewPlayer } from '../src/widget/preview-player';
 import { initialProgress, reduceProgress, type ProgressView } from '../src/widget/progress-model';
@@ -45,6 +46,7 @@ const cacheList = $('cache-facts');
 const clearCacheButton = $<HTMLButtonElement>('clear-cache');
 const examplesStatus = $('examples-status');
 const previewFigure = $('preview-figure');
+const modelFacts = $('model-facts');
 
 const progress = new ProgressDisplay($<HTMLOListElement>('stages'), $<HTMLProgressElement>('overall-bar'), $('overall-text'), $('announcer'), $('fallback'));
 const preview = new PreviewPlayer($<HTMLCanvasElement>('preview'));
@@ -54,6 +56,11 @@ let generatorKey = '';
 let controller: AbortController | undefined;
 let videoUrl: string | undefined;
 let lastResult: { request: GenerateRequest; result: GenerateResult } | undefined;
+/** The worker's capability probe, once it answered (the model panel waits for it to say where a model runs). */
+let capabilities: Promise<Capabilities | undefined> = Promise.resolve(undefined);
+/** The manifest read for the model field's current value; one read per value. */
+let manifestRead: { ref: string; manifest: Promise<ModelManifest> } | undefined;
+let summarySeq = 0;
 
 type PageState = 'starting' | 'ready' | 'generating';
 
@@ -147,6 +154,8 @@ async function generate(): Promise<void> {
   setState('generating', 'Generating…');
   let outcome: string;
   try {
+    // A manifest that is not there or not valid stops here, before the worker downloads anything.
+    if (backendField.value !== 'cloud') await manifestForStart();
     const result = await gen.generate(request, { signal: controller.signal, onProgress: onProgress(view) });
     showResult(request, result);
     outcome = `Done: ${result.numFrames} frames in ${formatDuration(result.timings.totalMs)}`;
@@ -235,7 +244,12 @@ function fillExamples(manifest: ModelManifest): void {
     fillFacts(dl, Object.entries(categories).map(([category, words]) => [`${lang} · ${category}`, words.join(', ')]));
     return dl;
   }));
-  examplesStatus.textContent = `${manifest.name} ${manifest.version} knows shapes, colours, motions and backgrounds, in ${manifest.languages.join(' and ')}. Click one to use it.`;
+  const hasExamples = Object.values(manifest.examples).some((list) => list.length > 0);
+  // kinema-micro lists what it knows; a general model (Wan) lists nothing and takes any prompt.
+  examplesStatus.textContent = hasExamples
+    ? `${manifest.name} ${manifest.version} knows shapes, colours, motions and backgrounds, in ${manifest.languages.join(' and ')}. Click one to use it.`
+    : `${manifest.name} ${manifest.version} takes any prompt${manifest.languages.length ? ` (${manifest.languages.join(', ')})` : ''}; its manifest lists no examples.`;
+  $('vocabulary-details').hidden = Object.keys(manifest.vocabulary).length === 0;
   const { defaults, limits } = manifest;
   stepsField.placeholder = String(defaults.steps);
   stepsField.min = String(limits.steps.min);
@@ -250,14 +264,81 @@ function fillExamples(manifest: ModelManifest): void {
   if (!promptField.value) promptField.value = manifest.examples.en?.[0] ?? '';
 }
 
-async function loadManifest(): Promise<void> {
+/** Reads (once per model value) and validates the manifest the model field names. Throws on a bad field. */
+function readManifest(): Promise<ModelManifest> {
   const options = currentOptions();
+  const ref = options.model ?? 'kinema-micro';
+  if (manifestRead?.ref === ref) return manifestRead.manifest;
+  const manifest = fetchManifest(ref, { fetch: globalThis.fetch.bind(globalThis), baseUrl: String(options.modelBaseUrl) });
+  const read = { ref, manifest };
+  manifestRead = read;
+  // A network failure is not remembered: the next look tries again.
+  manifest.catch((error) => { if (describeError(error).code === 'DOWNLOAD_FAILED' && manifestRead === read) manifestRead = undefined; });
+  return manifest;
+}
+
+/** Codes that mean the manifest itself is wrong; a network failure is left to the engine, which may hold a verified copy in its cache. */
+const BAD_MANIFEST = new Set(['INVALID_MANIFEST', 'MODEL_NOT_FOUND', 'INVALID_REQUEST']);
+
+async function manifestForStart(): Promise<void> {
   try {
-    const manifest = await fetchManifest(options.model ?? 'kinema-micro', { fetch: globalThis.fetch.bind(globalThis), baseUrl: String(options.modelBaseUrl) });
-    fillExamples(manifest);
+    await readManifest();
   } catch (error) {
+    if (BAD_MANIFEST.has(describeError(error).code)) throw error;
+  }
+}
+
+async function loadManifest(): Promise<void> {
+  const seq = ++summarySeq;
+  modelFacts.dataset.state = 'checking';
+  delete modelFacts.dataset.downloadBytes;
+  fillFacts(modelFacts, [['Status', 'reading the manifest…']]);
+  let manifest: ModelManifest;
+  try {
+    manifest = await readManifest();
+  } catch (error) {
+    if (seq !== summarySeq) return;
     const { code, message } = describeError(error);
     examplesStatus.textContent = `The model's manifest could not be read (${code}): ${message}`;
+    modelFacts.dataset.state = 'error';
+    modelFacts.dataset.code = code;
+    fillFacts(modelFacts, [['Status', `not usable (${code}): ${message}`], ['Download', 'nothing was downloaded']]);
+    return;
+  }
+  if (seq !== summarySeq) return;
+  fillExamples(manifest);
+  await renderSummary(manifest, seq);
+}
+
+/** The model panel: where it would run, what a cold load downloads, per component. */
+async function renderSummary(manifest: ModelManifest, seq = ++summarySeq): Promise<void> {
+  const caps = await capabilities;
+  if (seq !== summarySeq) return;
+  const pageHasGpu = 'gpu' in navigator && Boolean(navigator.gpu);
+  try {
+    const options = currentOptions();
+    const summary = summarizeModel(manifest, {
+      backend: options.backend ?? 'auto',
+      allowWasm: options.allowWasm ?? true,
+      webgpu: caps && pageHasGpu ? caps.webgpu : { available: false, reason: caps ? 'this page has no navigator.gpu' : 'not probed' },
+    });
+    fillFacts(modelFacts, summaryFacts(summary));
+    modelFacts.dataset.state = 'ready';
+    modelFacts.dataset.downloadBytes = String(summary.downloadBytes);
+    delete modelFacts.dataset.code;
+  } catch (error) {
+    fillFacts(modelFacts, summaryError(error));
+    modelFacts.dataset.state = 'error';
+    modelFacts.dataset.code = describeError(error).code;
+  }
+}
+
+async function refreshSummary(): Promise<void> {
+  try {
+    const manifest = await readManifest();
+    await renderSummary(manifest);
+  } catch {
+    // loadManifest already shows why the manifest cannot be used.
   }
 }
 
@@ -265,8 +346,10 @@ async function loadManifest(): Promise<void> {
 
 async function showCapabilities(gen: VideoGenerator): Promise<void> {
   const pageHasGpu = 'gpu' in navigator && Boolean(navigator.gpu);
+  const probe = gen.capabilities();
+  capabilities = probe.catch(() => undefined);
   try {
-    const [probed, codecs] = await Promise.all([gen.capabilities(), probeCodecs()]);
+    const [probed, codecs] = await Promise.all([probe, probeCodecs()]);
     // The worker probes its own navigator.gpu; a page without one gets no WebGPU from kinema either.
     const caps = pageHasGpu ? probed : { ...probed, webgpu: { available: false, reason: 'this page has no navigator.gpu' } };
     fillFacts(capabilitiesList, capabilityFacts(caps, codecs));
@@ -309,7 +392,9 @@ backendField.addEventListener('change', () => {
   // Cloud settings are the backend itself for 'cloud', and the optional fallback for 'auto'.
   cloudFields.hidden = backendField.value !== 'cloud' && backendField.value !== 'auto';
   void refreshCache();
+  void refreshSummary();
 });
+allowWasmField.addEventListener('change', () => void refreshSummary());
 modelField.addEventListener('change', () => void loadManifest());
 againButton.addEventListener('click', () => {
   if (!lastResult) return;
@@ -354,6 +439,7 @@ async function start(): Promise<void> {
   } catch (error) {
     showError(error);
     setState('ready', 'Ready, but the settings need fixing.');
+    await loadManifest(); // the model panel says what is wrong with the model field too
     return;
   }
   setState('ready', 'Ready.');
