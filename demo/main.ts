@@ -315,12 +315,15 @@ async function renderSummary(manifest: ModelManifest, seq = ++summarySeq): Promi
   const caps = await capabilities;
   if (seq !== summarySeq) return;
   const pageHasGpu = 'gpu' in navigator && Boolean(navigator.gpu);
+  // Chromium only; rounded and capped at 8 GiB, so the planner treats it as a coarse hint.
+  const deviceMemory = (navigator as { deviceMemory?: unknown }).deviceMemory;
   try {
     const options = currentOptions();
     const summary = summarizeModel(manifest, {
       backend: options.backend ?? 'auto',
       allowWasm: options.allowWasm ?? true,
       webgpu: caps && pageHasGpu ? caps.webgpu : { available: false, reason: caps ? 'this page has no navigator.gpu' : 'not probed' },
+      ...(typeof deviceMemory === 'number' ? { deviceMemoryGiB: deviceMemory } : {}),
     });
     fillFacts(modelFacts, summaryFacts(summary));
     modelFacts.dataset.state = 'ready';

@@ -1,14 +1,15 @@
 /**
  * What a model will cost this device, worked out on the page before anything is downloaded: the variants
- * the engine would choose, their download size, and (when the plan can be made) the memory each stage
- * needs. Pure: no DOM, no runtime; the page passes in the manifest and what the worker's capability probe
+ * the engine would choose, their download size, and the memory each stage needs with the residency
+ * (planMemory, src/models/memory.ts), or the planner's DEVICE_LIMITS refusal. Pure: no DOM, no runtime; the page passes in the manifest and what the worker's capability probe
  * said. It mirrors the engine's own choice (src/engine/engine.ts `chooseBackend` + `selectVariants`);
  * the engine decides for real and refuses a device that is too small before downloading.
  */
 import type { BackendChoice, LocalBackend, WebGpuInfo, WeightPreference } from '../contract/domain';
 import { describeError, formatBytes } from './format';
 import {
-  checkDeviceLimits, presentComponents, selectVariants, selectedFiles, type ComponentName, type Dtype, type ModelManifest, type SelectedVariants,
+  checkDeviceLimits, describeMemoryPlan, planMemory, presentComponents, selectVariants, selectedFiles,
+  type ComponentName, type Dtype, type MemoryPlan, type MemoryTarget, type ModelManifest, type SelectedVariants,
 } from '../models';
 
 export interface SummaryTarget {
@@ -20,6 +21,10 @@ export interface SummaryTarget {
   weights?: WeightPreference;
   /** The worker's WebGPU probe (generator.capabilities().webgpu); absent → treated as unavailable. */
   webgpu?: WebGpuInfo;
+  /** navigator.deviceMemory where the browser has it (GiB). */
+  deviceMemoryGiB?: number;
+  /** Lowered ceilings, as the load option `memoryLimits` gives them to the engine. */
+  memoryLimits?: { wasmHeapBytes?: number; gpuMemoryBytes?: number };
 }
 
 export interface ComponentSummary {
@@ -47,6 +52,10 @@ export interface ModelSummary {
   /** Everything a cold load downloads: the tokenizer's files and the chosen variants', each path once. */
   downloadBytes: number;
   fileCount: number;
+  /** The memory plan (src/models/memory.ts) for those variants on that backend, when it could be made. */
+  memory?: MemoryPlan;
+  /** Why there is no plan: the planner's refusal (DEVICE_LIMITS: a stage that cannot fit), or what it lacked. */
+  memoryError?: { code: string; message: string };
 }
 
 const COMPONENT_LABELS: Readonly<Record<ComponentName, string>> = { textEncoder: 'Text encoder', denoiser: 'Denoiser', vaeDecoder: 'Decoder' };
@@ -93,7 +102,27 @@ export function summarizeModel(manifest: ModelManifest, target: SummaryTarget): 
     tokenizerBytes: (manifest.tokenizer?.files ?? []).reduce((sum, f) => sum + f.bytes, 0),
     downloadBytes: files.reduce((sum, f) => sum + f.bytes, 0),
     fileCount: files.length,
+    ...memoryPlan(manifest, variants, backend, target),
   };
+}
+
+function memoryPlan(manifest: ModelManifest, variants: SelectedVariants, backend: LocalBackend, target: SummaryTarget): Pick<ModelSummary, 'memory' | 'memoryError'> {
+  const limits = target.memoryLimits ?? {};
+  const gpu = target.webgpu?.limits;
+  if (backend === 'webgpu' && !gpu) return { memoryError: { code: 'UNKNOWN', message: 'the GPU limits are not known yet (no WebGPU probe)' } };
+  const memoryTarget: MemoryTarget = {
+    backend,
+    ...(limits.wasmHeapBytes !== undefined ? { wasmHeapBytes: limits.wasmHeapBytes } : {}),
+    ...(backend === 'webgpu' ? {
+      gpu: { maxBufferSize: gpu!.maxBufferSize, maxStorageBufferBindingSize: gpu!.maxStorageBufferBindingSize, ...(limits.gpuMemoryBytes !== undefined ? { memoryBytes: limits.gpuMemoryBytes } : {}) },
+    } : {}),
+    ...(target.deviceMemoryGiB !== undefined ? { deviceMemoryGiB: target.deviceMemoryGiB } : {}),
+  };
+  try {
+    return { memory: planMemory(manifest, variants, memoryTarget) };
+  } catch (error) {
+    return { memoryError: describeError(error) };
+  }
 }
 
 /** The summary as term/value lines for a facts list. */
@@ -110,6 +139,21 @@ export function summaryFacts(summary: ModelSummary): [string, string][] {
     facts.push([componentLabel(c.component), `${formatBytes(c.bytes)}, ${precision}${c.graphs > 1 ? `, ${c.graphs} graphs` : ''}`]);
   }
   if (summary.tokenizerBytes > 0) facts.push(['Tokenizer', formatBytes(summary.tokenizerBytes)]);
+  const plan = summary.memory;
+  if (plan) {
+    for (const stage of plan.stages) {
+      const parts = stage.declared
+        ? `weights ${formatBytes(stage.weightsBytes)} + activations ${formatBytes(stage.activationBytes)}`
+        : 'its download size; the manifest declares no memory for it';
+      facts.push([`${componentLabel(stage.component)} memory`, `${formatBytes(stage.needBytes)} (${parts})`]);
+    }
+    facts.push(['Memory plan', describeMemoryPlan(plan, formatBytes)]);
+    if (plan.limitBytes !== undefined) facts.push(['Memory ceiling', `${formatBytes(plan.limitBytes)} (${plan.limit === 'wasm-heap' ? 'the wasm heap all sessions share' : 'GPU memory given'})`]);
+  } else if (summary.memoryError) {
+    facts.push(['Memory plan', summary.memoryError.code === 'DEVICE_LIMITS'
+      ? `refused before any download (DEVICE_LIMITS): ${summary.memoryError.message}`
+      : `not made: ${summary.memoryError.message}`]);
+  }
   return facts;
 }
 

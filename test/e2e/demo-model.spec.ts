@@ -38,6 +38,9 @@ test('the model panel shows the download a cold load makes before anything is do
   await expect(facts).toContainText('Download');
   await expect(facts).toContainText('Denoiser');
   await expect(facts).toContainText('wasm');
+  // The memory plan (planMemory): each stage's need and the residency, from the manifest alone.
+  await expect(facts).toContainText('Denoiser memory');
+  await expect(facts).toContainText(/Memory plan\s*download [\d.]+ MB, needs [\d.]+ MB of memory at most/);
   expect(files, 'the panel downloaded no model file').toEqual([]);
   expect(errors).toEqual([]);
 });

@@ -1,4 +1,5 @@
-// What the demo shows before a load: the variants the engine would choose, the download, and why that backend.
+// What the demo shows before a load: the variants the engine would choose, the download, why that backend,
+// and the memory plan (planMemory) or its refusal.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { WebGpuInfo } from '../../src/contract/domain';
@@ -74,5 +75,72 @@ describe('summaryFacts', () => {
 
   it('turns a failure into one line with its code', () => {
     expect(summaryError(new TypeError('bad'))).toEqual([['Model', 'cannot be planned (INVALID_REQUEST): bad']]);
+  });
+});
+
+/** A Wan-shaped kinema-model/2 manifest with declared memory (figures chosen for the test, not measured). */
+function wanLike() {
+  let n = 0;
+  const sha = () => ((n++ % 15) + 1).toString(16).repeat(64);
+  const variant = (component: string, dtype: string, graphBytes: number, dataBytes: number, weightsBytes: number, activationBytes: number) => ({
+    dtype, compute: 'fp32', memory: { weightsBytes, activationBytes },
+    graphs: [{ name: `${component}_0`, files: [
+      { path: `${component}/${component}.onnx`, bytes: graphBytes, sha256: sha() },
+      { path: `${component}/${component}.onnx.data`, bytes: dataBytes, sha256: sha(), role: 'external-data' },
+    ] }],
+  });
+  return parseManifest({
+    format: 'kinema-model/2', pipeline: 'wan2.1', id: 'wan-test', version: '1', name: 'Wan test',
+    tokenizer: { files: [{ path: 'tokenizer.json', bytes: 1000, sha256: sha() }], maxLength: 8 },
+    components: {
+      textEncoder: { hiddenSize: 8, variants: [variant('text_encoder', 'int4', 1_000_000, 2_900_000_000, 2_900_000_000, 300_000_000)] },
+      denoiser: { variants: [variant('denoiser', 'int8', 1_000_000, 1_500_000_000, 1_500_000_000, 600_000_000)] },
+      vaeDecoder: { variants: [variant('vae_decoder', 'fp16', 1_000_000, 20_000_000, 20_000_000, 100_000_000)] },
+    },
+    latent: { channels: 1, temporalCompression: 1, spatialCompression: 8, mean: [0], std: [1] },
+    scheduler: { type: 'flow-match-euler', config: {} },
+    defaults: { steps: 4, guidanceScale: 0, numFrames: 1, fps: 16, width: 416, height: 240 },
+    limits: { steps: { min: 1, max: 4 }, guidanceScale: { min: 0, max: 10 }, numFrames: { min: 1, max: 1 }, sizes: [{ width: 416, height: 240 }] },
+  }, 'https://huggingface.co/someone/wan-test/resolve/main/manifest.json');
+}
+
+describe('the memory plan in the summary', () => {
+  it('counts download sizes where a manifest declares no memory (kinema-micro), all stages together', () => {
+    const s = summarizeModel(shipped, { backend: 'wasm' });
+    expect(s.memory?.residency).toEqual([['textEncoder', 'denoiser', 'vaeDecoder']]);
+    expect(s.memory?.stages.every((stage) => !stage.declared && stage.activationBytes === 0)).toBe(true);
+    expect(s.memory?.peakBytes).toBe(sum(s.components.map((c) => c.bytes)));
+    const facts = Object.fromEntries(summaryFacts(s));
+    expect(facts['Denoiser memory']).toMatch(/^2\.1 MB \(its download size; the manifest declares no memory for it\)$/);
+    expect(facts['Memory ceiling']).toMatch(/wasm heap/);
+  });
+
+  it('stages a model that does not fit the wasm heap at once: the text encoder is released before the denoiser', () => {
+    const s = summarizeModel(wanLike(), { backend: 'wasm' });
+    expect(s.downloadBytes).toBe(1000 + 3 * 1_000_000 + 2_900_000_000 + 1_500_000_000 + 20_000_000);
+    expect(s.memory?.residency).toEqual([['textEncoder'], ['denoiser', 'vaeDecoder']]);
+    expect(s.memory?.peakBytes).toBe(3_200_000_000);
+    const facts = Object.fromEntries(summaryFacts(s));
+    expect(facts['Text encoder memory']).toBe('3.20 GB (weights 2.90 GB + activations 300.0 MB)');
+    expect(facts['Memory plan']).toBe('download 4.42 GB, needs 3.20 GB of memory at most (the text encoder is released before the denoiser)');
+    expect(facts.Download).toMatch(/^4\.42 GB in 7 files/);
+  });
+
+  it('shows the refusal, naming the stage, when a lowered ceiling cannot hold one stage', () => {
+    const s = summarizeModel(wanLike(), { backend: 'wasm', memoryLimits: { wasmHeapBytes: 2_000_000_000 } });
+    expect(s.memory).toBeUndefined();
+    expect(s.memoryError?.code).toBe('DEVICE_LIMITS');
+    const plan = Object.fromEntries(summaryFacts(s))['Memory plan'];
+    expect(plan).toMatch(/^refused before any download \(DEVICE_LIMITS\): .*text encoder stage needs 3\.20 GB/);
+    expect(summarizeModel(wanLike(), { backend: 'wasm', deviceMemoryGiB: 2 }).memoryError?.message).toMatch(/deviceMemory/);
+  });
+
+  it('plans GPU memory on webgpu only with the adapter limits, and against a given GPU memory', () => {
+    const unknown = summarizeModel(wanLike(), { backend: 'webgpu', webgpu: { ...GPU, limits: undefined } });
+    expect(unknown.memoryError?.message).toMatch(/GPU limits are not known/);
+    const big = { ...GPU, limits: { ...GPU.limits!, maxBufferSize: 4 * 2 ** 30, maxStorageBufferBindingSize: 4 * 2 ** 30 } };
+    expect(summarizeModel(wanLike(), { backend: 'webgpu', webgpu: big }).memory?.residency).toEqual([['textEncoder', 'denoiser', 'vaeDecoder']]);
+    const small = summarizeModel(wanLike(), { backend: 'webgpu', webgpu: big, memoryLimits: { gpuMemoryBytes: 2_500_000_000 } });
+    expect(small.memoryError).toMatchObject({ code: 'DEVICE_LIMITS', message: expect.stringContaining('text encoder') });
   });
 });
