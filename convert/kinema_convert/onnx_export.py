@@ -114,6 +114,28 @@ class Quant:
         return records
 
 
+def matmul_bytes(k: int, n: int, weights: str, quant=None, kept=False, bias=False) -> int:
+    """Bytes a [K, N] MatMul weight (+ an fp32 bias [N]) takes in a graph: 4/value fp32, 2 fp16, and for
+    int8/int4 MatMulNBits' B (N x blocks x block_size x bits/8), float32 scales and, with zero points,
+    packed uint8 zero points. A kept layer, or one under quantize's min_elements, stays float32."""
+    extra = 4 * n if bias else 0
+    if weights == "fp32":
+        return k * n * 4 + extra
+    if weights == "fp16":
+        return k * n * 2 + (extra // 2 if extra else 0)
+    from . import quantize
+    bits = QUANT_BITS[weights]
+    block = (quant.block_size if quant and quant.block_size else None) or quantize.DEFAULT_BLOCK_SIZE[bits]
+    min_elements = quant.min_elements if quant and quant.min_elements is not None else quantize.MIN_ELEMENTS
+    if kept or k * n < min_elements:
+        return k * n * 4 + extra
+    blocks = -(-k // block)
+    total = n * blocks * block * bits // 8 + n * blocks * 4
+    if quant and quant.zero_points:
+        total += n * -(-(blocks * bits) // 8)
+    return total + extra
+
+
 def graph_file_name(name: str, weights: str) -> str:
     return f"{name}.onnx" if weights == "fp32" else f"{name}.{weights}.onnx"
 

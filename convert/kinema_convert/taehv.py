@@ -437,3 +437,23 @@ def main(argv=None) -> int:
 
 if __name__ == '__main__':
     raise SystemExit(main())
+
+
+def activation_bytes(config: dict, height: int, width: int) -> int:
+    """Peak activation estimate of one decoder step (one latent frame of height x width), float32
+    (convert/README.md): walking the decoder, the largest layer's input, output and a MemBlock's concatenation
+    (3 x the largest [frames, C, H, W] map), plus every memory in and out (2 x their sum)."""
+    module_config = check_config(config)
+    c = module_config['decoder_channels']
+    largest, mems = module_config['latent_channels'] * height * width, 0
+    scale, frames, channels = 1, 1, c[0]
+    for level in range(3):
+        channels = c[level]
+        size = frames * channels * (height * scale) * (width * scale)
+        mems += 3 * channels * (height * scale) * (width * scale)
+        largest = max(largest, 2 * size)  # MemBlock: cat(x, past) has 2C channels
+        scale *= 2 if DECODER_SPACE_UPSCALE[level] else 1
+        largest = max(largest, frames * channels * (height * scale) * (width * scale))
+        frames *= 2 if DECODER_TIME_UPSCALE[level] else 1
+        largest = max(largest, frames * max(channels, c[level + 1]) * (height * scale) * (width * scale))
+    return 4 * (3 * largest + 2 * mems)

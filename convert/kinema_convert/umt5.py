@@ -13,6 +13,7 @@ The token embedding is not part of the exported graphs: the real table (256,384 
 than a GPU buffer may be, so it is written as a raw little-endian [V, D] file that kinema gathers from.
 The last graph multiplies by the mask, giving diffusers' `prompt_embeds` (zeros past the true length).
 """
+import gc
 import math
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import torch
 from torch import nn
 
 from .checkpoints import strict_load
+from .manifest import UsageError
 from .onnx_export import FILE_LIMIT, even_ranges, export_graph, file_entry
 
 _MASK_MIN = torch.finfo(torch.float32).min
@@ -367,3 +369,210 @@ def embedding_dtype_for(config: dict, weights: str) -> str:
     if weights == "fp32" and s["vocab"] * s["d_model"] * 4 > FILE_LIMIT:
         return "fp16"
     return weights
+
+
+# ---------------------------------------------------------------------------------------------- streaming
+# The real umT5-XXL is 22.7 GB in fp32, as much as a converting machine may have. The converter never
+# builds it whole: each graph is exported in pieces of a few layers, each piece built from only its
+# layers' tensors (read from the lazy checkpoint), exported, quantized and written, then freed.
+
+
+def checkpoint_names(config: dict) -> dict:
+    """{module name: shape} of every tensor UMT5EncoderModel saves (the tied embedding as `shared.weight`)."""
+    s = _settings(config)
+    d, inner, ff = s["d_model"], s["heads"] * s["d_kv"], s["d_ff"]
+    out = {"shared.weight": [s["vocab"], d]}
+    for i in range(s["layers"]):
+        p = f"encoder.block.{i}.layer."
+        for n in "qkv":
+            out[p + f"0.SelfAttention.{n}.weight"] = [inner, d]
+        out[p + "0.SelfAttention.o.weight"] = [d, inner]
+        out[p + "0.SelfAttention.relative_attention_bias.weight"] = [s["buckets"], s["heads"]]
+        out[p + "0.layer_norm.weight"] = [d]
+        for n in (("wi_0", "wi_1") if s["gated"] else ("wi",)):
+            out[p + f"1.DenseReluDense.{n}.weight"] = [ff, d]
+        out[p + "1.DenseReluDense.wo.weight"] = [d, ff]
+        out[p + "1.layer_norm.weight"] = [d]
+    out["encoder.final_layer_norm.weight"] = [d]
+    return out
+
+
+def check_checkpoint(config: dict, ckpt) -> None:
+    """Strict by names and shapes, before any weight is read: every tensor once (the tied embedding under
+    `shared.weight`, `encoder.embed_tokens.weight` or both), nothing extra. ValueError names the tensor."""
+    want = checkpoint_names(config)
+    have = {}
+    for k in ckpt.keys():
+        target = "shared.weight" if k == EMBED_ALIAS else k
+        if target not in want:
+            raise ValueError(f"unexpected checkpoint tensor '{k}'; does the config match the checkpoint?")
+        if list(ckpt.shape(k)) != want[target]:
+            raise ValueError(f"checkpoint tensor '{k}' has shape {list(ckpt.shape(k))}; the config needs {want[target]}")
+        have[target] = k
+    missing = [k for k in want if k not in have]
+    if missing:
+        raise ValueError(f"checkpoint lacks tensor '{missing[0]}' ({len(missing)} missing in all); "
+                         "is this the right checkpoint for this component?")
+
+
+def embedding_key(ckpt) -> str:
+    return "shared.weight" if "shared.weight" in ckpt else EMBED_ALIAS
+
+
+class _PartStack(nn.Module):
+    def __init__(self, s, start, stop, final):
+        super().__init__()
+        self.block = nn.ModuleDict({str(i): Block(s) for i in range(start, stop)})
+        if final:
+            self.final_layer_norm = RMSNorm(s["d_model"], s["eps"])
+
+
+class EncoderPart(nn.Module):
+    """Layers [start, stop) (and, with `final`, the final norm times the mask) under the checkpoint's own
+    names (`encoder.block.<i>...`): hidden_states, attention_mask -> hidden states."""
+
+    def __init__(self, config: dict, start: int, stop: int, final: bool):
+        super().__init__()
+        self.settings = s = _settings(config)
+        self.start, self.stop, self.final = start, stop, final
+        self.encoder = _PartStack(s, start, stop, final)
+
+    def forward(self, hidden_states, attention_mask):
+        bias = mask_bias(attention_mask)
+        x = hidden_states
+        for i in range(self.start, self.stop):
+            x = self.encoder.block[str(i)](x, bias)
+        if self.final:
+            x = self.encoder.final_layer_norm(x) * attention_mask.to(x.dtype)[:, :, None]
+        return x
+
+    def load(self, ckpt) -> None:
+        """Read this part's tensors (only them) from a checkpoints.LazyCheckpoint."""
+        with torch.no_grad():
+            for name, p in self.state_dict().items():
+                p.copy_(ckpt.get(name).to(torch.float32))
+
+
+def _linear_shapes(s):
+    """(K, N) of every Linear of one layer."""
+    d, inner, ff = s["d_model"], s["heads"] * s["d_kv"], s["d_ff"]
+    out = [(d, inner)] * 3 + [(inner, d)]
+    out += [(d, ff)] * (2 if s["gated"] else 1) + [(ff, d)]
+    return out
+
+
+def quantized_layer_bytes(config: dict, weights: str, quant=None) -> int:
+    """Bytes one encoder layer's weights take in a graph of `weights` storage (MatMulNBits layout for int8/int4)."""
+    from .onnx_export import matmul_bytes
+    s = _settings(config)
+    small = (s["buckets"] * s["heads"] + 2 * s["d_model"]) * 4  # bias table, norms: float32
+    return small + sum(matmul_bytes(k, n, weights, quant) for k, n in _linear_shapes(s))
+
+
+# The graph structure of one layer (nodes, names, shapes: ~24 KB measured at any size), charged to the data so
+# that tiny test limits also hold for the .onnx file; at real size it is noise.
+GRAPH_BYTES_PER_LAYER = 32_000
+
+
+def plan_shards(config: dict, weights: str, limit: int, quant=None) -> int:
+    """The fewest graphs whose files each stay under `limit` (2% headroom for alignment and small tensors)."""
+    s = _settings(config)
+    per_layer = quantized_layer_bytes(config, weights, quant) + GRAPH_BYTES_PER_LAYER
+    per_graph = int(limit * 0.98) // per_layer
+    if per_graph < 1:
+        raise ValueError(f"one umT5 layer takes {per_layer} bytes with {weights} weights, over the file limit "
+                         f"{limit}; raise --max-file-bytes or use smaller weights")
+    return -(-s["layers"] // per_graph)
+
+
+def export_streaming(ckpt, config: dict, out_dir, weights: str, shards: int, quant=None, limit=FILE_LIMIT,
+                     piece_bytes=1_000_000_000, log=None) -> list:
+    """The graphs of `export`, built from a lazy checkpoint: each graph is exported in pieces of at most
+    `piece_bytes` float32 weight bytes (at least one layer), each piece quantized (int8/int4) and written
+    into the graph's data file before the next is built. Same names and I/O as `export`."""
+    from .onnx_export import GraphWriter, export_model, graph_file_name
+    s = _settings(config)
+    ranges = shard_ranges(s["layers"], shards)
+    per_piece = max(1, int(piece_bytes) // quantized_layer_bytes(config, "fp32"))
+    length = 12
+    hidden = torch.randn(1, length, s["d_model"], generator=torch.Generator().manual_seed(0))
+    mask = torch.ones(1, length, dtype=torch.int64)
+    mask[0, 9:] = 0
+    out_dir = Path(out_dir)
+    entries = []
+    for i, (start, stop) in enumerate(ranges):
+        name = "text_encoder" if shards == 1 else f"text_encoder_{i}"
+        ins, outs = shard_io_names(i, shards)
+        writer = GraphWriter(out_dir, name, weights, limit)
+        pieces = even_ranges(stop - start, -(-(stop - start) // per_piece), "pieces", "layers")
+        for p, (a, b) in enumerate(pieces):
+            a, b = a + start, b + start
+            last = p == len(pieces) - 1
+            p_in = ins[0] if p == 0 else f"{ins[0]}__piece{p}"
+            p_out = outs[0] if last else f"{ins[0]}__piece{p + 1}"
+            part = EncoderPart(config, a, b, final=last and i == shards - 1)
+            part.load(ckpt)
+            axes = {n: {0: "batch", 1: "sequence"} for n in (p_in, "attention_mask", p_out)}
+            model = export_model(part, (hidden, mask), out_dir / f".{graph_file_name(name, weights)}.{p}.export",
+                                 input_names=[p_in, "attention_mask"], output_names=[p_out], dynamic_axes=axes,
+                                 weights=weights, quant=quant)
+            del part
+            writer.add(model)
+            del model
+            gc.collect()
+        entries.append(writer.finish(outs))
+        if log:
+            log(f"text encoder: {name} ({weights}, layers {start}-{stop - 1}, {len(pieces)} piece(s)) written")
+    return entries
+
+
+def export_embedding_streaming(ckpt, config: dict, out_dir, dtype: str, block_size=None, limit=FILE_LIMIT) -> dict:
+    """The embedding table from a lazy checkpoint, read and written a chunk of rows at a time: fp32/fp16 raw
+    [V, D] little-endian, or int8/int4 (quantize.quantize_rows: codes row-major, then the float16 scales).
+    Returns the file entry (role "embedding")."""
+    from . import quantize
+    s = _settings(config)
+    v, d = s["vocab"], s["d_model"]
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / embedding_file_name(dtype)
+    key = embedding_key(ckpt)
+    bits = {"int8": 8, "int4": 4}.get(dtype)
+    if dtype in ("fp32", "fp16"):
+        size = v * d * (4 if dtype == "fp32" else 2)
+    elif bits:
+        quantize.check_format(bits, block_size)
+        if d % block_size:
+            raise UsageError(f"`--block-size` {block_size} must divide the text encoder's d_model {d} for the "
+                             "quantized embedding table")
+        size = v * d * bits // 8 + v * d // block_size * 2
+    else:
+        raise ValueError(f"embedding dtype must be fp32, fp16, int8 or int4; got {dtype!r}")
+    if size > limit:
+        raise UsageError(f"the {dtype} embedding table [{v}, {d}] would be {size} bytes, over the file limit "
+                         f"{limit}; store it smaller (fp16, int8 or int4) or raise --max-file-bytes")
+    step = max(1, (1 << 24) // d)
+    scales = []
+    with open(path, "wb") as f:
+        for r in range(0, v, step):
+            rows = ckpt.get(key, rows=(r, min(v, r + step))).numpy()
+            if bits:
+                codes, sc = quantize.quantize_rows(rows, bits, block_size)
+                f.write(codes)
+                scales.append(sc.astype("<f2"))
+            else:
+                f.write(rows.astype("<f2" if dtype == "fp16" else "<f4").tobytes())
+        for sc in scales:
+            f.write(sc.tobytes())
+    return file_entry(path, out_dir, role="embedding")
+
+
+def activation_bytes(config: dict, batch: int, length: int) -> int:
+    """Peak activation estimate of one encoder graph run, float32 (convert/README.md): the states and their
+    norm, q/k/v and the attention output, the gated FFN's three [L, d_ff] tensors, and the position bias,
+    scores and softmax per head:
+        4 · B · (L · (4·D + 4·inner + 3·d_ff) + 3·H·L²)."""
+    s = _settings(config)
+    inner = s["heads"] * s["d_kv"]
+    per = length * (4 * s["d_model"] + 4 * inner + 3 * s["d_ff"]) + 3 * s["heads"] * length * length
+    return 4 * batch * per

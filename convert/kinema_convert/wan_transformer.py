@@ -440,7 +440,9 @@ class WanTransformer3D(nn.Module):
         return self.embed_tokens(hidden_states), temb, timestep_proj
 
     def graph_blocks(self, tokens, context, timestep_proj, rope_cos, rope_sin, start: int, stop: int):
-        for block in self.blocks[start:stop]:
+        sparse = isinstance(self.blocks, nn.ModuleDict)  # a part built by build_part holds only its blocks
+        for i in range(start, stop):
+            block = self.blocks[str(i)] if sparse else self.blocks[i]
             tokens = block(tokens, context, timestep_proj, (rope_cos, rope_sin))
         return tokens
 
@@ -818,3 +820,244 @@ def manifest_config(config: dict) -> dict:
         'textDim': config['text_dim'],
         'ropeTheta': ROPE_THETA,
     }
+
+
+# ---------------------------------------------------------------------------------------------- streaming
+# The 1.3B DiT is 5.7 GB in fp32 and a 14B one 57 GB: the converter builds each graph from pieces of a few
+# blocks, each read from the lazy checkpoint, exported, quantized and written into the graph's data file
+# before the next piece is built (onnx_export.GraphWriter). The small non-block weights (embeddings, the
+# time MLP, the head: ~25 M values at 1.3B) are loaded in every piece that needs them.
+
+_NON_BLOCK_PREFIXES = ('patch_embedding.', 'condition_embedder.', 'proj_out.', 'scale_shift_table')
+
+
+def build_part(config: dict, blocks: Sequence[int]) -> WanTransformer3D:
+    """A WanTransformer3D holding every non-block weight and only the given blocks (as `blocks.<i>`)."""
+    config = check_config(config)
+    module = WanTransformer3D(dict(config, num_layers=1))
+    module.config = config
+    heads, head_dim = config['num_attention_heads'], config['attention_head_dim']
+    module.blocks = nn.ModuleDict({str(i): WanTransformerBlock(heads * head_dim, config['ffn_dim'], heads,
+                                                               config['cross_attn_norm'], config['eps'])
+                                   for i in blocks})
+    return module.eval()
+
+
+class CheckpointView:
+    """A lazy checkpoint (checkpoints.LazyCheckpoint) seen under diffusers' names: original Wan / rCM names are
+    renamed as `load_weights` does; names, shapes and the layout are checked before any weight is read."""
+
+    def __init__(self, ckpt, config: dict):
+        self.ckpt, self.config = ckpt, check_config(config)
+        keys = ckpt.keys()
+        self.layout = detect_layout({k: None for k in keys})
+        if self.layout == 'original':
+            renamed = rename_original({k: k for k in keys})
+            self.source = {new: old for new, old in renamed.items()}
+        else:
+            self.source = {k: k for k in keys}
+        expected = parameter_shapes(config)
+        note = ' (renamed from the original Wan layout)' if self.layout == 'original' else ''
+        unexpected = sorted(k for k in self.source if k not in expected)
+        if unexpected:
+            raise ValueError(f'unexpected tensor `{unexpected[0]}`{_more(unexpected)} in the Wan transformer '
+                             f'checkpoint{note}: WanTransformer3DModel (text-to-video) with this config has no such key')
+        missing = [k for k in expected if k not in self.source]
+        if missing:
+            raise ValueError(f'missing tensor `{missing[0]}`{_more(missing)} in the Wan transformer checkpoint{note} '
+                             f'(expected shape {list(expected[missing[0]])})')
+        for key, shape in expected.items():
+            have = list(ckpt.shape(self.source[key]))
+            if key == 'patch_embedding.weight' and self.layout == 'original' and len(have) == 2 \
+                    and math.prod(have) == math.prod(shape) and have[0] == shape[0]:
+                continue  # rCM: nn.Linear over (c, kt, kh, kw)
+            if have != list(shape):
+                raise ValueError(f'tensor `{key}` has shape {have}; this config expects {list(shape)} '
+                                 f'(does config.json match the checkpoint?)')
+
+    def load_into(self, module: WanTransformer3D) -> None:
+        """Read the module's tensors (and only them) into it, as float32."""
+        with torch.no_grad():
+            for key, ref in module.state_dict().items():
+                value = self.ckpt.get(self.source[key])
+                if not value.is_floating_point():
+                    raise ValueError(f'tensor `{key}` must be a floating-point tensor; got {value.dtype}')
+                ref.copy_(value.reshape(ref.shape).to(torch.float32))
+
+
+def block_bytes(config: dict, weights: str, quant=None) -> int:
+    """Bytes one block's weights take in a graph of `weights` storage."""
+    from .onnx_export import matmul_bytes
+    config = check_config(config)
+    dim = config['num_attention_heads'] * config['attention_head_dim']
+    ffn = config['ffn_dim']
+    linears = [(dim, dim)] * 8 + [(dim, ffn), (ffn, dim)]
+    total = sum(matmul_bytes(k, n, weights, quant, bias=True) for k, n in linears)
+    small = (4 + (2 if config['cross_attn_norm'] else 0)) * dim + 6 * dim  # q/k norms, norm2, modulation
+    return total + small * (2 if weights == 'fp16' else 4)
+
+
+def non_block_bytes(config: dict, weights: str, prefixes=_NON_BLOCK_PREFIXES) -> int:
+    """Bytes of the weights outside the blocks under the given name prefixes, charged as float (fp16 for fp16
+    weights, else fp32: the time MLP and head stay float in int8/int4 graphs; conservative for the rest)."""
+    per = 2 if weights == 'fp16' else 4
+    shapes = parameter_shapes(config)
+    return sum(math.prod(s) for k, s in shapes.items() if k.startswith(tuple(prefixes))) * per
+
+
+# The graph structure of one block (~40 KB measured at any size), charged to the data so that tiny test limits
+# also hold for the .onnx file; at real size it is noise.
+GRAPH_BYTES_PER_BLOCK = 48_000
+_FIRST = ('patch_embedding.', 'condition_embedder.time_embedder.', 'condition_embedder.time_proj.')
+_LAST = ('proj_out.', 'scale_shift_table')
+
+
+def plan_shards(config: dict, weights: str, limit: int, quant=None) -> int:
+    """The fewest block graphs whose files each stay under `limit` (2% headroom): the first graph also holds the
+    patch embedding and time MLP, the last the head (both charged as float)."""
+    config = check_config(config)
+    per_block = block_bytes(config, weights, quant) + GRAPH_BYTES_PER_BLOCK
+    room = int(limit * 0.98) - 8_000  # the start and head nodes
+    first, last = non_block_bytes(config, weights, _FIRST), non_block_bytes(config, weights, _LAST)
+    context = non_block_bytes(config, weights, ('condition_embedder.text_embedder.',))
+    if context > room:
+        raise ValueError(f'the text MLP (denoiser_context) takes {context} bytes with {weights} weights, over the '
+                         f'file limit {limit}; raise --max-file-bytes')
+    layers = config['num_layers']
+    for shards in range(1, layers + 1):
+        ranges = shard_ranges(layers, shards)
+        sizes = [(b - a) * per_block + (first if i == 0 else 0) + (last if i == len(ranges) - 1 else 0)
+                 for i, (a, b) in enumerate(ranges)]
+        if max(sizes) <= room:
+            return shards
+    raise ValueError(f'one Wan block takes {per_block} bytes with {weights} weights (the first graph also '
+                     f'{first}, the last {last}), over the file limit {limit}; raise --max-file-bytes or use '
+                     'smaller weights')
+
+
+def shard_io(index: int, shards: int, piece: int, pieces: int) -> Tuple[List[str], List[str], bool, bool]:
+    """(inputs, outputs, first, last) of piece `piece` of shard `index`. Between shards the state is `tokens`
+    out of shard 0 and `tokens_<i>` out of shard i-1 for i >= 2 (a graph cannot output a tensor under its
+    input's name); inside a graph pieces pass `tokens__piece<p>`; `temb` and `timestep_proj` come out of shard 0."""
+    first = index == 0 and piece == 0
+    last = index == shards - 1 and piece == pieces - 1
+
+    def shard_state(i):  # the state shard i reads (i >= 1)
+        return 'tokens' if i == 1 else f'tokens_{i}'
+
+    tok_in = None
+    if not first:
+        tok_in = shard_state(index) if piece == 0 else f'tokens__piece{piece}'
+    tok_out = None
+    if not last:
+        tok_out = shard_state(index + 1) if piece == pieces - 1 else f'tokens__piece{piece + 1}'
+    if first:
+        inputs = ['hidden_states', 'timestep', 'context', 'rope_cos', 'rope_sin']
+    else:
+        inputs = [tok_in, 'timestep_proj', 'context', 'rope_cos', 'rope_sin']
+        if last:
+            inputs = ['hidden_states', tok_in, 'temb'] + inputs[1:]
+    if last:
+        outputs = ['sample']
+    else:
+        outputs = [tok_out, 'temb', 'timestep_proj'] if first else [tok_out]
+    return inputs, outputs, first, last
+
+
+class _PieceGraph(nn.Module):
+    def __init__(self, module: WanTransformer3D, start: int, stop: int, inputs, outputs, first: bool, last: bool):
+        super().__init__()
+        self.module, self.start, self.stop = module, start, stop
+        self.inputs, self.outputs, self.first, self.last = list(inputs), list(outputs), first, last
+
+    def forward(self, *args):
+        m = self.module
+        feeds = dict(zip(self.inputs, args))
+        if self.first:
+            tokens, temb, timestep_proj = m.graph_start(feeds['hidden_states'], feeds['timestep'])
+        else:
+            tokens, temb, timestep_proj = feeds[self.inputs[1] if self.last else self.inputs[0]], \
+                feeds.get('temb'), feeds['timestep_proj']
+        tokens = m.graph_blocks(tokens, feeds['context'], timestep_proj, feeds['rope_cos'], feeds['rope_sin'],
+                                self.start, self.stop)
+        if self.last:
+            return m.head(tokens, temb, feeds['hidden_states'])
+        if self.first:
+            return tokens, temb, timestep_proj
+        return tokens
+
+
+def _axes(name: str) -> dict:
+    if name.startswith('tokens'):
+        return _AXES['tokens']
+    return _AXES[name]
+
+
+def export_streaming(ckpt, config: dict, out_dir: Path, weights: str, shards: int = 1, quant=None,
+                     limit: Optional[int] = None, piece_bytes: int = 1_000_000_000, log=None) -> List[dict]:
+    """`export`'s graphs from a lazy checkpoint (a CheckpointView or checkpoints.LazyCheckpoint), each block graph
+    written from pieces of at most `piece_bytes` float32 block weights (at least one block)."""
+    from . import onnx_export
+    view = ckpt if isinstance(ckpt, CheckpointView) else CheckpointView(ckpt, config)
+    config = check_config(config)
+    limit = limit or onnx_export.FILE_LIMIT
+    out_dir = Path(out_dir)
+    ex = example_inputs(config, frames=3, height=4, width=6, text_length=7, batch=2)
+    entries: List[dict] = []
+    # the context graph: the text MLP only
+    part = build_part(config, [])
+    view.load_into(part)
+    with torch.no_grad():
+        context = part.condition_embedder.text_embedder(ex['encoder_hidden_states'])
+    writer = onnx_export.GraphWriter(out_dir, GRAPH_CONTEXT, weights, limit)
+    writer.add(onnx_export.export_model(
+        _ContextGraph(part), (ex['encoder_hidden_states'],), out_dir / f'.{GRAPH_CONTEXT}.{weights}.export',
+        input_names=['encoder_hidden_states'], output_names=['context'],
+        dynamic_axes={k: _AXES[k] for k in ('encoder_hidden_states', 'context')}, weights=weights, quant=quant))
+    entries.append(dict(writer.finish(['context']), perPrompt=True))
+    values = dict(ex, context=context)
+    per_piece = max(1, int(piece_bytes) // block_bytes(config, 'fp32'))
+    for index, (start, stop) in enumerate(shard_ranges(config['num_layers'], shards)):
+        name = GRAPH_DENOISER if shards == 1 else f'{GRAPH_DENOISER}_{index}'
+        pieces = onnx_export.even_ranges(stop - start, -(-(stop - start) // per_piece), 'pieces', 'blocks')
+        writer = onnx_export.GraphWriter(out_dir, name, weights, limit)
+        for p, (a, b) in enumerate(pieces):
+            inputs, outputs, first, last = shard_io(index, shards, p, len(pieces))
+            part = build_part(config, range(start + a, start + b))
+            view.load_into(part)
+            piece = _PieceGraph(part, start + a, start + b, inputs, outputs, first, last)
+            args = tuple(values[k] for k in inputs)
+            with torch.no_grad():
+                result = piece(*args)
+            result = result if isinstance(result, tuple) else (result,)
+            model = onnx_export.export_model(
+                piece, args, out_dir / f'.{name}.{weights}.{p}.export', input_names=inputs, output_names=outputs,
+                dynamic_axes={k: _axes(k) for k in inputs + outputs}, weights=weights, quant=quant)
+            del piece, part
+            writer.add(model)
+            del model
+            values.update(zip(outputs, result))
+        _, shard_outputs = shard_io(index, shards, 0, 1)[:2]
+        entries.append(writer.finish(shard_outputs))
+        if log:
+            log(f'transformer: {name} ({weights}, blocks {start}-{stop - 1}, {len(pieces)} piece(s)) written')
+    return entries
+
+
+def activation_bytes(config: dict, batch: int, frames: int, height: int, width: int, text_length: int = 512) -> int:
+    """Peak activation estimate of one denoiser step, float32 (convert/README.md), at `frames` video frames of
+    height x width pixels: latent F = (frames-1)/4 + 1, h = height/8, w = width/8, N = F·(h/pt·ph)·(w/pw) tokens.
+    Per block: the states, norm, q/k/v, attention output and modulated input (8·N·dim), self-attention scores and
+    softmax for all heads at once (2·heads·N²), cross-attention scores (2·heads·N·L), the FFN (2·N·ffn); plus the
+    context (L·dim), the RoPE tables (N·head_dim) and the latents in and out:
+        4 · (B · (8·N·dim + 2·heads·N² + 2·heads·N·L + 2·N·ffn + L·dim + 2·C·F·h·w) + N·head_dim)."""
+    config = check_config(config)
+    pt, ph, pw = config['patch_size']
+    f = (frames - 1) // 4 + 1
+    h, w = height // 8, width // 8
+    n = (f // pt) * (h // ph) * (w // pw)
+    heads, head_dim = config['num_attention_heads'], config['attention_head_dim']
+    dim = heads * head_dim
+    per = (8 * n * dim + 2 * heads * n * n + 2 * heads * n * text_length + 2 * n * config['ffn_dim']
+           + text_length * dim + 2 * config['in_channels'] * f * h * w)
+    return 4 * (batch * per + n * head_dim)

@@ -376,7 +376,14 @@ class CommandLine(unittest.TestCase):
                  "`--tokenizer`: .* has no tokenizer.json"),
                 (["wan", "--text-encoder", self.dir / "te", "--tokenizer", self.dir / "tok", "--out", self.dir / "x",
                   "--text-encoder-shards", "9"], "`--text-encoder-shards` must be an integer from 1 to 3"),
-                (["wan", "--decoder", "x", "--out", self.dir / "x", "--weights", "int8"], "--weights"),
+                (["wan", "--decoder", "x", "--out", self.dir / "x", "--weights", "int9"], "--weights"),
+                (["wan", "--decoder", "x", "--out", self.dir / "x", "--decoder-weights", "int8"],
+                 "`--decoder-weights int8`: the TAEHV decoder is convolutions"),
+                (["wan", "--decoder", "x", "--out", self.dir / "x", "--block-size", "24"], "`--block-size` must be a power of two"),
+                (["wan", "--decoder", "x", "--out", self.dir / "x", "--max-file-bytes", "3000000000"],
+                 "`--max-file-bytes` must be at most 2147483647"),
+                (["wan", "--random-init", "wan2.1-t2v-1.3b", "--decoder", "x", "--out", self.dir / "x"],
+                 "`--random-init` writes its own checkpoints"),
                 (["make-random", "--out", self.dir / "x"], "`--tiny`")):
             r = run_convert(*args)
             self.assertEqual(r.returncode, 2, (args, r.stderr))
