@@ -228,6 +228,7 @@ export function createVideoGenerator(options?: GeneratorOptions): VideoGenerator
       weights: resolved.weights,
       cache: resolved.cache,
       ...(resolved.wasmThreads !== undefined ? { wasmThreads: resolved.wasmThreads } : {}),
+      ...(resolved.memoryLimits ? { memoryLimits: resolved.memoryLimits } : {}),
     };
   }
 

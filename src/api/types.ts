@@ -2,12 +2,12 @@
 import type { CloudProviderOptions } from '../cloud/types';
 import type { ProgressListener } from '../progress/events';
 import type {
-  BackendChoice, CacheKind, Capabilities, CloudProvider, Engine, GenerateResult, OutputFormat, UpscaleFilter, UsedBackend,
+  BackendChoice, CacheKind, Capabilities, CloudProvider, Engine, GenerateResult, MemoryLimits, OutputFormat, UpscaleFilter, UsedBackend,
   WeightPreference,
 } from '../contract';
 
 export type {
-  BackendChoice, CacheKind, Capabilities, CloudProvider, FramesResult, GenerateResult, LocalBackend, OutputFormat,
+  BackendChoice, CacheKind, Capabilities, CloudProvider, FramesResult, GenerateResult, LocalBackend, MemoryLimits, OutputFormat,
   StageTimings, UpscaleFilter, UsedBackend, VideoResult, WebGpuInfo, WeightPreference,
 } from '../contract';
 export type { ProgressEvent, ProgressListener, ComponentName, Stage, CloudState } from '../progress/events';
@@ -59,6 +59,13 @@ export interface GeneratorOptions {
    * A worker's runtime starts once, so the first model load in a worker sets it for good.
    */
   wasmThreads?: number;
+  /**
+   * Lower the memory ceilings the load plans against, in bytes: `wasmHeapBytes` (default: 4 GiB less a
+   * runtime margin; at most 4 GiB) and `gpuMemoryBytes` (WebGPU does not report GPU memory; without it
+   * only the adapter's buffer limits are checked). A model that cannot fit is refused with DEVICE_LIMITS
+   * before any download, naming the stage, its need and the limit.
+   */
+  memoryLimits?: MemoryLimits;
   /** Diagnostics sink; default none. */
   logger?: Logger | false;
 }

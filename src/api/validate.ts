@@ -5,7 +5,7 @@
  */
 import {
   BACKEND_CHOICES, CACHE_KINDS, CLOUD_PROVIDER_NAMES, LIMITS, REQUEST_KEYS, TEXT_LIMITS, WEIGHT_PREFERENCES, checkBoolean,
-  checkLimit, checkOneOf, checkRequestValues, checkSpecForModel, show, type CacheKind, type EngineGenerateSpec,
+  checkLimit, checkMemoryLimits, checkOneOf, type MemoryLimits, checkRequestValues, checkSpecForModel, show, type CacheKind, type EngineGenerateSpec,
 } from '../contract';
 import type { ModelManifest } from '../models/types';
 import type { BackendChoice, GenerateRequest, GeneratorOptions, WeightPreference } from './types';
@@ -70,6 +70,7 @@ export interface ResolvedOptions {
   weights: WeightPreference;
   cache: CacheKind;
   wasmThreads?: number;
+  memoryLimits?: MemoryLimits;
 }
 
 /** Checks createVideoGenerator's options; defaults live here and nowhere else. */
@@ -91,6 +92,8 @@ export function resolveOptions(options: GeneratorOptions | undefined, pageUrl: s
   }
   if (o.allowWasm !== undefined) checkBoolean('allowWasm', o.allowWasm);
   if (o.wasmThreads !== undefined) checkLimit('wasmThreads', o.wasmThreads, LIMITS.wasmThreads);
+  // A copy: the caller's object may change after the call; the load must plan with what was validated.
+  const memoryLimits = o.memoryLimits === undefined ? undefined : { ...checkMemoryLimits(o.memoryLimits) };
   const cache = o.cache === undefined ? 'cache-api' : checkOneOf('cache', o.cache, CACHE_KINDS);
   const weights = o.weights === undefined ? 'auto' : checkOneOf('weights', o.weights, WEIGHT_PREFERENCES);
   let modelBaseUrl: string;
@@ -99,5 +102,5 @@ export function resolveOptions(options: GeneratorOptions | undefined, pageUrl: s
   } catch {
     throw new TypeError(`modelBaseUrl must be a URL; got ${show(o.modelBaseUrl)}`);
   }
-  return { model: o.model ?? 'kinema-micro', modelBaseUrl, backend, allowWasm: o.allowWasm ?? true, weights, cache, ...(o.wasmThreads !== undefined ? { wasmThreads: o.wasmThreads } : {}) };
+  return { model: o.model ?? 'kinema-micro', modelBaseUrl, backend, allowWasm: o.allowWasm ?? true, weights, cache, ...(o.wasmThreads !== undefined ? { wasmThreads: o.wasmThreads } : {}), ...(memoryLimits ? { memoryLimits } : {}) };
 }

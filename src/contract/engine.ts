@@ -16,6 +16,18 @@ export interface EngineLoadSpec {
   cache: CacheKind;
   /** wasm threads (GeneratorOptions.wasmThreads); absent: the runtime's default. */
   wasmThreads?: number;
+  /** Lower memory ceilings for the plan made before any download (GeneratorOptions.memoryLimits). */
+  memoryLimits?: MemoryLimits;
+}
+
+/**
+ * Ceilings for the memory plan, in bytes. `wasmHeapBytes` lowers the wasm heap the plan allows (default:
+ * 4 GiB less a runtime margin); `gpuMemoryBytes` is the GPU memory to plan for on WebGPU (WebGPU does not
+ * tell it, so without it only the adapter's buffer limits are checked).
+ */
+export interface MemoryLimits {
+  wasmHeapBytes?: number;
+  gpuMemoryBytes?: number;
 }
 
 /** A request with every default filled in and validated by the main thread (and re-checked by the engine). */

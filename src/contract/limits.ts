@@ -40,6 +40,13 @@ export const LIMITS = {
   outputScale: { integer: true, min: 1, max: 16 },
   previewEvery: { integer: true, min: 0, max: 1000 },
   wasmThreads: { integer: true, min: 1, max: 16 },
+  /**
+   * memoryLimits (load option): ceilings the memory plan uses instead of the platform's, to refuse early
+   * on a device known to be smaller (or to test a refusal). The wasm heap can only be lowered: a wasm32
+   * heap stops at 4 GiB. Bytes; no floor beyond 1, so a test can refuse even a tiny model.
+   */
+  wasmHeapBytes: { integer: true, min: 1, max: 4 * 1024 ** 3 },
+  gpuMemoryBytes: { integer: true, min: 1, max: Number.MAX_SAFE_INTEGER },
   /** One cloud generation's overall bound (GeneratorOptions.cloud.timeoutMs): 1 s to 1 h. */
   cloudTimeoutMs: { integer: true, min: 1000, max: 3_600_000 },
 } as const satisfies Record<string, NumberLimit>;

@@ -4,7 +4,7 @@
  * through kinema/worker, without the API in front of it).
  */
 import { CACHE_KINDS, OUTPUT_FORMATS, UPSCALE_FILTERS, WEIGHT_PREFERENCES } from './domain';
-import type { EngineGenerateSpec, EngineLoadSpec } from './engine';
+import type { EngineGenerateSpec, EngineLoadSpec, MemoryLimits } from './engine';
 import { checkBoolean, checkLimit, checkOneOf, checkText, show } from './check';
 import { DEFAULT_WATERMARK_TEXT, LIMITS, MAX_OUTPUT_SIDE, TEXT_LIMITS } from './limits';
 
@@ -77,5 +77,21 @@ export function checkLoadSpec(spec: unknown): EngineLoadSpec {
   checkOneOf('weights', s.weights, WEIGHT_PREFERENCES);
   checkOneOf('cache', s.cache, CACHE_KINDS);
   if (s.wasmThreads !== undefined) checkLimit('wasmThreads', s.wasmThreads, LIMITS.wasmThreads);
+  if (s.memoryLimits !== undefined) checkMemoryLimits(s.memoryLimits);
   return s as unknown as EngineLoadSpec;
+}
+
+const MEMORY_LIMIT_KEYS = ['wasmHeapBytes', 'gpuMemoryBytes'] as const;
+
+/** The memoryLimits option: an object of byte counts within the table, no other key. */
+export function checkMemoryLimits(value: unknown): MemoryLimits {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new TypeError(`memoryLimits must be an object such as { wasmHeapBytes: 2 * 1024 ** 3, gpuMemoryBytes: 8 * 1024 ** 3 }; got ${show(value)}`);
+  }
+  const v = value as Record<string, unknown>;
+  for (const key of Object.keys(v)) {
+    if (!(MEMORY_LIMIT_KEYS as readonly string[]).includes(key)) throw new TypeError(`memoryLimits has no field "${key}"; known fields: ${MEMORY_LIMIT_KEYS.join(', ')}`);
+  }
+  for (const key of MEMORY_LIMIT_KEYS) if (v[key] !== undefined) checkLimit(`memoryLimits.${key}`, v[key], LIMITS[key]);
+  return v as MemoryLimits;
 }

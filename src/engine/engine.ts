@@ -8,27 +8,36 @@
 import { KinemaError, throwIfAborted } from '../errors';
 import { createClipEncoder, type ClipEncoder } from '../encode';
 import {
-  loadFiles, openModelStore, isCached, clearCache, cachedModels, modelCachePrefix, MemoryStore, resolveManifest, saveManifest,
-  isTransientManifestFailure, type ModelStore,
+  loadFiles, openModelStore, isCached, clearCache, cachedModels, modelCachePrefix, CacheApiStore, MemoryStore, resolveManifest, saveManifest,
+  isTransientManifestFailure, type LoadedFiles, type ModelStore, type StorageManagerLike,
 } from '../loader';
-import { checkDeviceLimits, externalDataName, presentComponents, selectVariants, selectedFiles, type ComponentName, type ModelManifest, type SelectedVariants } from '../models';
+import {
+  checkDeviceLimits, externalDataName, planMemory, presentComponents, selectVariants, selectedFiles, type ComponentName, type MemoryPlan,
+  type MemoryTarget, type ModelManifest, type SelectedVariants,
+} from '../models';
 import { ProgressTracker } from '../progress';
 import type { ProgressListener } from '../progress/events';
 import { probeCapabilities, probeWebGpu, type Capabilities } from '../runtime/capabilities';
 import { loadOrt, type Ort } from '../runtime/ort';
-import { ortGpuDevice } from '../runtime/sessions';
-import { createGraphChain, type GraphChain } from '../runtime/chain';
+import { createComponentSession, ortGpuDevice } from '../runtime/sessions';
+import { chainOf, type ChainGraph, type GraphChain } from '../runtime/chain';
+import { createChainPool } from '../runtime/chain-pool';
 import { createCpuOps } from '../pipeline/cpu-ops';
 import { createGpuOps } from '../pipeline/gpu-ops';
 import { createKernels } from '../kernels';
 import type { LoopOps } from '../pipeline/ops';
 import { checkComplete, checkedFamily, type Family } from '../families';
 import { checkGenerateSpec, checkLoadSpec, checkSpecForModel, type CachedModelInfo, type Engine, type EngineGenerateSpec, type EngineLoadInfo, type EngineLoadSpec, type GenerateResult, type LocalBackend } from '../contract';
+import type { WebGpuInfo } from '../contract';
 
 export interface EnginePlatform {
   fetch: typeof fetch;
   caches?: CacheStorage;
   gpu?: GPU;
+  /** navigator.storage: the pre-check before a download into the Cache API. Absent: no pre-check. */
+  storage?: StorageManagerLike;
+  /** navigator.deviceMemory (GiB, coarse and capped by browsers): a hint for the memory plan. */
+  deviceMemoryGiB?: number;
 }
 
 type Chains = Partial<Record<ComponentName, GraphChain>>;
@@ -42,6 +51,8 @@ interface LoadedModel {
   backend: LocalBackend;
   variants: SelectedVariants;
   chains: Chains;
+  /** The memory plan the load was checked against (residency groups for staging). */
+  plan: MemoryPlan;
   ops: LoopOps;
   loadMs: number;
 }
@@ -52,14 +63,18 @@ async function releaseChains(manifest: ModelManifest, chains: Chains): Promise<v
 }
 
 function defaultPlatform(): EnginePlatform {
+  const nav = globalThis.navigator as (Navigator & { deviceMemory?: number }) | undefined;
+  const deviceMemory = nav?.deviceMemory;
   return {
     fetch: globalThis.fetch.bind(globalThis),
     caches: (globalThis as { caches?: CacheStorage }).caches,
-    gpu: (globalThis.navigator as Navigator | undefined)?.gpu,
+    gpu: nav?.gpu,
+    ...(nav?.storage && typeof nav.storage.estimate === 'function' ? { storage: nav.storage } : {}),
+    ...(typeof deviceMemory === 'number' && deviceMemory > 0 ? { deviceMemoryGiB: deviceMemory } : {}),
   };
 }
 
-const loadKey = (spec: EngineLoadSpec) => JSON.stringify([spec.manifestUrl, spec.backend, spec.allowWasm, spec.weights]);
+const loadKey = (spec: EngineLoadSpec) => JSON.stringify([spec.manifestUrl, spec.backend, spec.allowWasm, spec.weights, spec.memoryLimits ?? null]);
 
 /** Frames handed to the encoder and not yet taken by it, at most (overlap with decoding, bounded memory). */
 const ENCODE_WINDOW = 3;
@@ -95,7 +110,7 @@ export function createEngine(platform: EnginePlatform = defaultPlatform()): Engi
     await releaseChains(model.manifest, model.chains);
   }
 
-  async function chooseBackend(spec: EngineLoadSpec, manifest: ModelManifest, emitFallback: (reason: string, code?: string) => void) {
+  async function chooseBackend(spec: EngineLoadSpec, manifest: ModelManifest, emitFallback: (reason: string, code?: string) => void): Promise<{ backend: LocalBackend; shaderF16: boolean; gpu?: WebGpuInfo }> {
     if (spec.backend === 'wasm') return { backend: 'wasm' as const, shaderF16: false };
     const gpu = await probeWebGpu(platform.gpu);
     // A software adapter (SwiftShader, WARP) is correct but far slower than wasm: 'auto' prefers wasm then.
@@ -106,7 +121,7 @@ export function createEngine(platform: EnginePlatform = defaultPlatform()): Engi
     if (gpu.available) {
       const variants = selectVariants(manifest, { shaderF16: gpu.shaderF16 === true });
       const limitError = gpu.limits ? checkDeviceLimits(manifest, variants, gpu.limits) : null;
-      if (!limitError) return { backend: 'webgpu' as const, shaderF16: gpu.shaderF16 === true };
+      if (!limitError) return { backend: 'webgpu' as const, shaderF16: gpu.shaderF16 === true, gpu };
       if (spec.backend === 'webgpu' || !spec.allowWasm) throw limitError;
       emitFallback(limitError.message, limitError.code);
       return { backend: 'wasm' as const, shaderF16: false };
@@ -146,20 +161,37 @@ export function createEngine(platform: EnginePlatform = defaultPlatform()): Engi
     // (component runs); generate() refuses it.
     const family = checkedFamily(manifest);
     const fallback = (reason: string, code?: string) => tracker.emit({ type: 'fallback', from: 'webgpu', to: 'wasm', reason, ...(code ? { code } : {}) });
-    let { backend, shaderF16 } = await chooseBackend(spec, manifest, fallback);
-    const variants = selectVariants(manifest, {
+    const chosen = await chooseBackend(spec, manifest, fallback);
+    let { backend } = chosen;
+    const choose = (shaderF16: boolean, report: boolean) => selectVariants(manifest, {
       shaderF16,
       ...(spec.weights !== 'auto' ? { preferDtype: spec.weights } : {}),
-      onFallback: ({ reason }) => {
-        warnings.push(reason);
-        tracker.emit({ type: 'warning', code: 'VARIANT_FALLBACK', message: reason });
-      },
+      ...(report ? {
+        onFallback: ({ reason }: { reason: string }) => {
+          warnings.push(reason);
+          tracker.emit({ type: 'warning', code: 'VARIANT_FALLBACK', message: reason });
+        },
+      } : {}),
     });
+    let variants = choose(chosen.shaderF16, true);
+    // The memory plan before any byte of the model is fetched: a stage that cannot fit is refused now.
+    let plan: MemoryPlan;
+    try {
+      plan = planMemory(manifest, variants, memoryTarget(spec, backend, chosen.gpu));
+    } catch (error) {
+      if (backend !== 'webgpu' || spec.backend === 'webgpu' || !spec.allowWasm || !(error instanceof KinemaError)) throw error;
+      fallback(error.message, error.code);
+      backend = 'wasm';
+      variants = choose(false, true);
+      plan = planMemory(manifest, variants, memoryTarget(spec, backend));
+    }
     const files = selectedFiles(manifest, variants); // the tokenizer's files and the chosen variants'
     // The runtime build this backend needs loads while the model downloads (settled before anything awaits it).
     const ortReady = loadOrt(backend, spec.wasmThreads !== undefined ? { numThreads: spec.wasmThreads } : {});
     ortReady.catch(() => undefined);
-    const downloaded = await loadFiles(files, { fetch: platform.fetch, store: modelStore }, {
+    // The storage pre-check applies where the files go to the origin's storage (the Cache API store).
+    const storage = modelStore instanceof CacheApiStore ? platform.storage : undefined;
+    const downloaded = await loadFiles(files, { fetch: platform.fetch, store: modelStore, ...(storage ? { storage } : {}) }, {
       signal,
       cacheKeyPrefix: modelCachePrefix(manifest.id, manifest.version),
       onProgress: (event) => tracker.emit(event),
@@ -173,12 +205,13 @@ export function createEngine(platform: EnginePlatform = defaultPlatform()): Engi
 
     let chains: Chains;
     try {
-      chains = await createChains(ort, backend, manifest, variants, downloaded, tracker, signal);
+      chains = await createChains(ort, backend, manifest, variants, plan, downloaded, tracker, signal);
     } catch (error) {
       if (backend !== 'webgpu' || spec.backend === 'webgpu' || !spec.allowWasm || (error as KinemaError).code === 'ABORTED') throw error;
       fallback(`the WebGPU backend failed (${(error as Error).message})`, (error as KinemaError).code);
       backend = 'wasm';
-      chains = await createChains(ort, backend, manifest, variants, downloaded, tracker, signal);
+      plan = planMemory(manifest, variants, memoryTarget(spec, backend));
+      chains = await createChains(ort, backend, manifest, variants, plan, downloaded, tracker, signal);
     }
     // The runtime fixes its thread count when it starts (and keeps 1 where the page is not cross-origin isolated).
     if (backend === 'wasm' && spec.wasmThreads !== undefined && ort.env.wasm.numThreads !== spec.wasmThreads) {
@@ -197,7 +230,8 @@ export function createEngine(platform: EnginePlatform = defaultPlatform()): Engi
       }
       // The family reads what is not a graph (tokenizer files, data files such as an embedding table).
       const graphFiles = new Set(Object.values(variants).flatMap((v) => v!.graphs.flatMap((g) => [g.model.path, ...g.externalData.map((f) => f.path)])));
-      const files = new Map([...downloaded].filter(([path]) => !graphFiles.has(path)));
+      const files = new Map<string, Uint8Array>();
+      for (const [path, file] of downloaded) if (!graphFiles.has(path)) files.set(path, await file.read());
       state = await family.prepare({
         manifest, backend, variants, ops, chains, files,
         warn: (code, message) => {
@@ -211,34 +245,58 @@ export function createEngine(platform: EnginePlatform = defaultPlatform()): Engi
       await releaseChains(manifest, chains);
       throw error;
     }
-    loaded = { key, manifest, family, state, backend, variants, chains, ops, loadMs: performance.now() - started };
+    loaded = { key, manifest, family, state, backend, variants, chains, ops, plan, loadMs: performance.now() - started };
     tracker.done();
     return info(loaded, downloaded.downloadedBytes, downloaded.totalBytes, warnings);
   }
 
-  /** One chain per component the manifest has, in component order, each graph's session created in turn. */
+  /** The plan's target for this load: the backend, the caller's lower ceilings, WebGPU's limits, deviceMemory. */
+  function memoryTarget(spec: EngineLoadSpec, backend: LocalBackend, gpu?: WebGpuInfo): MemoryTarget {
+    const limits = spec.memoryLimits ?? {};
+    const deviceMemory = platform.deviceMemoryGiB !== undefined ? { deviceMemoryGiB: platform.deviceMemoryGiB } : {};
+    if (backend === 'wasm') return { backend, ...(limits.wasmHeapBytes !== undefined ? { wasmHeapBytes: limits.wasmHeapBytes } : {}), ...deviceMemory };
+    return {
+      backend,
+      ...(limits.wasmHeapBytes !== undefined ? { wasmHeapBytes: limits.wasmHeapBytes } : {}),
+      gpu: {
+        // Without a probe's limits (none taken) WebGPU's defaults are what any adapter offers.
+        maxBufferSize: gpu?.limits?.maxBufferSize ?? 256 * 1024 ** 2,
+        maxStorageBufferBindingSize: gpu?.limits?.maxStorageBufferBindingSize ?? 128 * 1024 ** 2,
+        ...(limits.gpuMemoryBytes !== undefined ? { memoryBytes: limits.gpuMemoryBytes } : {}),
+      },
+      ...deviceMemory,
+    };
+  }
+
+  /**
+   * One chain per component the manifest has, staged by the memory plan: a pool creates a component's
+   * sessions when it runs and first releases the residency groups it is not in (the text encoder before
+   * the denoiser when they do not fit together). Each component is created once here, in the pool's load
+   * order (so names are known for the family's prepare), which leaves the first group loaded.
+   */
   async function createChains(
-    ort: Ort, backend: LocalBackend, manifest: ModelManifest, variants: SelectedVariants,
-    files: Map<string, Uint8Array>, tracker: ProgressTracker, signal?: AbortSignal,
+    ort: Ort, backend: LocalBackend, manifest: ModelManifest, variants: SelectedVariants, plan: MemoryPlan,
+    files: LoadedFiles, tracker: ProgressTracker, signal?: AbortSignal,
   ): Promise<Chains> {
     const components = presentComponents(manifest);
     tracker.stage('compile', 0, components.length);
-    const chains: Chains = {};
+    const pool = createChainPool({
+      components,
+      residency: plan.residency,
+      // Later re-creations (during a generation) read the files from the store again; nothing is held here.
+      create: (component) => createChainFromFiles(ort, backend, component, variants, files),
+    });
     try {
-      for (const [index, component] of components.entries()) {
+      for (const [index, component] of pool.loadOrder.entries()) {
         throwIfAborted(signal, 'loading the model');
         tracker.emit({ type: 'compile', component, index, total: components.length });
-        chains[component] = await createGraphChain(ort, backend, component, variants[component]!.graphs.map((graph) => ({
-          name: graph.name,
-          model: files.get(graph.model.path)!,
-          externalData: graph.externalData.map((file) => ({ path: externalDataName(graph.model.path, file.path), data: files.get(file.path)! })),
-          perPrompt: graph.perPrompt,
-        })));
+        await pool.load(component);
         tracker.stage('compile', index + 1);
       }
-      return chains;
+      throwIfAborted(signal, 'loading the model');
+      return pool.chains;
     } catch (error) {
-      for (const chain of Object.values(chains)) await chain.release().catch(() => undefined);
+      await pool.release();
       throw error;
     }
   }
@@ -402,6 +460,37 @@ export function createEngine(platform: EnginePlatform = defaultPlatform()): Engi
       loaded = undefined;
     }),
   };
+}
+
+/**
+ * A component's chain with each graph's files read from the store just before its session is created
+ * and dropped right after (onnxruntime copies them into its own memory), so at most one graph's bytes
+ * are in the JS heap at a time, whatever the model's size. The same steps as createGraphChain, which
+ * takes every graph's bytes up front.
+ */
+async function createChainFromFiles(
+  ort: Ort, backend: LocalBackend, component: ComponentName, variants: SelectedVariants, files: LoadedFiles,
+): Promise<GraphChain> {
+  const graphs = variants[component]!.graphs;
+  const made: ChainGraph[] = [];
+  const fileOf = (path: string) => {
+    const file = files.get(path);
+    if (!file) throw new KinemaError('INTERNAL', `the ${component} graph file ${path} was not loaded`);
+    return file;
+  };
+  try {
+    for (const graph of graphs) {
+      const model = await fileOf(graph.model.path).read();
+      const externalData: { path: string; data: Uint8Array }[] = [];
+      for (const file of graph.externalData) externalData.push({ path: externalDataName(graph.model.path, file.path), data: await fileOf(file.path).read() });
+      const session = await createComponentSession(ort, backend, component, { model, externalData }, graphs.length > 1 ? graph.name : undefined);
+      made.push({ name: graph.name, perPrompt: graph.perPrompt === true, session, inputNames: [...session.inputNames], outputNames: [...session.outputNames] });
+    }
+  } catch (error) {
+    for (const graph of made) await graph.session.release().catch(() => undefined);
+    throw error;
+  }
+  return chainOf(component, made);
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {
