@@ -32,8 +32,8 @@ class FakeTensor implements Tensor {
 function world(options: { failCreate?: (component: ComponentName, attempt: number) => unknown; gateCreate?: boolean; gateRun?: boolean } = {}) {
   const log: string[] = [];
   const attempts = new Map<ComponentName, number>();
-  const createGates = new Map<ComponentName, ReturnType<typeof deferred>>();
-  const runGates = new Map<string, ReturnType<typeof deferred>>();
+  const createGates = new Map<ComponentName, ReturnType<typeof deferred<void>>>();
+  const runGates = new Map<string, ReturnType<typeof deferred<void>>>();
   let creating = 0;
   let maxCreating = 0;
   const liveSessions = new Set<string>();
@@ -46,7 +46,7 @@ function world(options: { failCreate?: (component: ComponentName, attempt: numbe
     log.push(`create ${component}`);
     try {
       if (options.gateCreate) {
-        const gate = deferred();
+        const gate = deferred<void>();
         createGates.set(component, gate);
         await gate.promise;
       }
@@ -75,7 +75,7 @@ function world(options: { failCreate?: (component: ComponentName, attempt: numbe
       const component = name.split('#')[0]!;
       log.push(`run ${component}`);
       if (options.gateRun) {
-        const gate = deferred();
+        const gate = deferred<void>();
         runGates.set(component, gate);
         await gate.promise;
       }
