@@ -76,6 +76,21 @@ function defaultPlatform(): EnginePlatform {
 
 const loadKey = (spec: EngineLoadSpec) => JSON.stringify([spec.manifestUrl, spec.backend, spec.allowWasm, spec.weights, spec.memoryLimits ?? null]);
 
+/**
+ * Families that take sessions out of their chains once (kinema-micro hands them to runPipeline) instead of
+ * calling chain.run: a staged chain has no sessions while released, so these need every component loaded
+ * together. A Family flag would say this better than a list here (src/families is not the engine's).
+ */
+const KEEPS_SESSIONS = new Set(['kinema-micro']);
+
+function unstageable(manifest: ModelManifest, plan: MemoryPlan): KinemaError {
+  const need = plan.stages.reduce((sum, stage) => sum + stage.needBytes, 0);
+  const limit = plan.limit === 'wasm-heap' ? 'wasm memory' : 'the GPU memory given';
+  return new KinemaError('DEVICE_LIMITS', `${manifest.id} keeps all its components loaded together, which needs ${(need / 1e6).toFixed(1)} MB (${need} bytes), but ${limit} allows ${plan.limitBytes} bytes; raise memoryLimits or use a device with more memory`, {
+    details: { stage: null, components: plan.stages.map((s) => s.component), needBytes: need, limitBytes: plan.limitBytes ?? null, limit: plan.limit ?? null },
+  });
+}
+
 /** Frames handed to the encoder and not yet taken by it, at most (overlap with decoding, bounded memory). */
 const ENCODE_WINDOW = 3;
 
@@ -185,6 +200,7 @@ export function createEngine(platform: EnginePlatform = defaultPlatform()): Engi
       variants = choose(false, true);
       plan = planMemory(manifest, variants, memoryTarget(spec, backend));
     }
+    if (plan.residency.length > 1 && KEEPS_SESSIONS.has(family.pipeline)) throw unstageable(manifest, plan);
     const files = selectedFiles(manifest, variants); // the tokenizer's files and the chosen variants'
     // The runtime build this backend needs loads while the model downloads (settled before anything awaits it).
     const ortReady = loadOrt(backend, spec.wasmThreads !== undefined ? { numThreads: spec.wasmThreads } : {});

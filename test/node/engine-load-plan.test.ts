@@ -74,7 +74,7 @@ describe('engine load: refusals before any download', () => {
 
   it('the same model with a ceiling it fits goes on to the download', async () => {
     const p = platform();
-    const error = await rejectionOf(createEngine(p.platform).load({ ...spec, memoryLimits: { wasmHeapBytes: 4_000_000 } }));
+    const error = await rejectionOf(createEngine(p.platform).load({ ...spec, memoryLimits: { wasmHeapBytes: 5_000_000 } }));
     // The fake server's bytes are wrong: the download started, which is all this test asks.
     expect(error.code).toBe('INTEGRITY_MISMATCH');
     expect(p.requests.length).toBeGreaterThan(1);
@@ -119,5 +119,17 @@ describe('memoryLimits validation', () => {
     const p = platform();
     await expect(createEngine(p.platform).load({ ...spec, memoryLimits: { wasmHeapBytes: -1 } })).rejects.toThrow(RangeError);
     expect(p.requests).toEqual([]);
+  });
+});
+
+describe('engine load: a family that cannot be staged', () => {
+  it('kinema-micro with ceilings that fit each stage but not all together: DEVICE_LIMITS before any download, not a broken generation', async () => {
+    const p = platform();
+    // fp32 stages: text encoder 400 000, denoiser 3 020 000, decoder 600 000 bytes: each fits 3.1 MB, not all.
+    const error = await rejectionOf(createEngine(p.platform).load({ ...spec, memoryLimits: { wasmHeapBytes: 3_100_000 } }));
+    expect(error.code).toBe('DEVICE_LIMITS');
+    expect(error.message).toMatch(/keeps all its components loaded together/);
+    expect(error.details).toMatchObject({ needBytes: 4_020_000, limitBytes: 3_100_000, limit: 'wasm-heap' });
+    expect(p.requests).toEqual([URL_]);
   });
 });
