@@ -5,8 +5,13 @@
  *   <script type="module" src="…/widget.js"></script>
  *   <kinema-generator prompt="a red circle moving right on a black background" show-settings></kinema-generator>
  *
- * Attributes: `model` (id or manifest URL), `backend` (auto | webgpu | wasm | cloud), `provider` and
- * `proxy-url` (cloud), `prompt`, `autoplay` (generate as soon as the element is on the page), `show-settings`.
+ * Attributes: `model` (a built-in id, or the URL of a converted model's manifest.json, relative to the page
+ * or absolute, e.g. `https://huggingface.co/<repo>/resolve/main/manifest.json`), `backend` (auto | webgpu |
+ * wasm | cloud), `provider` and `proxy-url` (cloud), `prompt`, `autoplay` (generate as soon as the element
+ * is on the page), `show-settings`. A bad `model` (an unknown id, a URL that is not http(s)) is reported as
+ * soon as it is set. Changing `model`, `backend`, `provider` or `proxy-url` after the element has loaded a
+ * model releases that model and loads the new one at once (progress as `kinema-progress`; a running
+ * generation is cancelled first); before the first generation it only takes effect on the next one.
  * Events (bubbling, composed): `kinema-progress` (detail: the progress event), `kinema-done`
  * (detail: { blob, result }), `kinema-error` (detail: { code, message }; a cancel is code ABORTED).
  * Nothing here throws at the page: bad attributes and failures become `kinema-error` events.
@@ -91,6 +96,7 @@ export class KinemaGeneratorElement extends Base {
   #view: ProgressView = initialProgress();
   #preview: PreviewPlayer;
   #pendingConfigError: number | undefined;
+  #reloadWanted = false;
   #els: {
     form: HTMLFormElement; prompt: HTMLTextAreaElement; settings: HTMLElement; seed: HTMLInputElement; steps: HTMLInputElement;
     guidance: HTMLInputElement; scale: HTMLSelectElement; generate: HTMLButtonElement; cancel: HTMLButtonElement;
@@ -151,7 +157,7 @@ export class KinemaGeneratorElement extends Base {
     if (oldValue === value) return;
     if (name === 'prompt') this.#els.prompt.value = value ?? '';
     else if (name === 'show-settings') this.#els.settings.hidden = value === null;
-    else if ((GENERATOR_ATTRIBUTES as readonly string[]).includes(name) && this.isConnected) this.#checkConfigSoon();
+    else if ((GENERATOR_ATTRIBUTES as readonly string[]).includes(name) && this.isConnected) this.#configChanged();
   }
 
   /**
@@ -196,6 +202,8 @@ export class KinemaGeneratorElement extends Base {
       this.#controller = undefined;
       this.#preview.stop();
       this.#busy(false);
+      // An attribute changed while this ran (and cancelled it): load what the attributes say now.
+      if (this.#reloadWanted) queueMicrotask(() => this.#reloadIfWanted());
     }
   }
 
@@ -224,6 +232,39 @@ export class KinemaGeneratorElement extends Base {
         this.#fail(error);
       }
     }, 0) as unknown as number;
+  }
+
+  /** A generator attribute changed: report a bad value, and reload when a model was already in use. */
+  #configChanged(): void {
+    this.#checkConfigSoon();
+    if (!this.#generator) return; // nothing loaded yet: the next generate() uses the new attributes
+    this.#reloadWanted = true;
+    if (this.#controller) {
+      this.cancel(); // generate()'s finally reloads once the cancelled run has settled
+      return;
+    }
+    // After the current task, so attributes set one after another reload once.
+    setTimeout(() => this.#reloadIfWanted(), 0);
+  }
+
+  #reloadIfWanted(): void {
+    if (!this.#reloadWanted || !this.isConnected || this.#controller) return;
+    this.#reloadWanted = false;
+    let options: GeneratorOptions;
+    try {
+      options = this.#options();
+    } catch {
+      return; // #checkConfigSoon reports it as a kinema-error
+    }
+    if (this.#generator && JSON.stringify(options) === this.#generatorKey) return;
+    const generator = this.#generatorFor(options); // disposes the previous generator and its model
+    this.#els.error.hidden = true;
+    this.#view = initialProgress();
+    this.#renderProgress();
+    // A generate() meanwhile joins this load. A failure is reported unless this generator was replaced since.
+    generator.load({ onProgress: (event) => { if (this.#generator === generator) this.#onProgress(event); } }).catch((error) => {
+      if (this.#generator === generator) this.#fail(error);
+    });
   }
 
   #generatorFor(options: GeneratorOptions): VideoGenerator {

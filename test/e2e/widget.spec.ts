@@ -75,3 +75,32 @@ test('a bad attribute value surfaces as a kinema-error event with a code', async
   expect((await recorded(page)).errors[2]).toMatchObject({ code: 'INVALID_REQUEST' });
   expect(errors).toEqual([]);
 });
+
+test('changing the model attribute after a load releases it and loads the new model at once', async ({ page, context }) => {
+  const errors = watchPageErrors(page);
+  // A static host's 404 (vite preview answers unknown paths with index.html); context.route covers the worker too.
+  await context.route('**/models/not-here/manifest.json', (route) => route.fulfill({ status: 404, contentType: 'text/plain', body: 'not found' }));
+  await openWidget(page);
+  const widget = page.locator('#widget');
+
+  // A bad id is reported as soon as it is set, with the field named.
+  await widget.evaluate((el) => el.setAttribute('model', 'wan-huge'));
+  await expect.poll(async () => (await recorded(page)).errors).toEqual([expect.objectContaining({ code: 'MODEL_NOT_FOUND', message: expect.stringMatching(/^model: Unknown model "wan-huge"/) })]);
+
+  // A first generate() on a manifest that is not there fails in the engine; the element now holds a generator.
+  await widget.evaluate((el) => { el.setAttribute('backend', 'wasm'); el.setAttribute('model', '/models/not-here/manifest.json'); });
+  const result = await widget.evaluate((el) => (el as HTMLElement & { generate(): Promise<unknown> }).generate());
+  expect(result).toBeNull();
+  expect((await recorded(page)).errors.at(-1)).toMatchObject({ code: 'MODEL_NOT_FOUND' });
+
+  // Changing the attribute loads the new model without a generate() call: its files download and compile.
+  await page.evaluate(() => { (window as unknown as { rec: Recorded }).rec.progress.length = 0; });
+  await widget.evaluate((el, model) => el.setAttribute('model', model), E2E_MODEL);
+  await expect.poll(async () => (await recorded(page)).progress.map((p) => p.type), { timeout: 120_000 }).toContain('compile');
+  await expect.poll(async () => (await recorded(page)).progress.at(-1)?.overall, { timeout: 120_000 }).toBe(1);
+  const rec = await recorded(page);
+  expect(rec.progress.map((p) => p.type), 'a load, not a generation').not.toContain('denoise');
+  expect(rec.done).toEqual([]);
+  expect(rec.errors).toHaveLength(2);
+  expect(errors).toEqual([]);
+});
