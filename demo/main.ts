@@ -1,7 +1,8 @@
 // The demo page: plain DOM over the public API. Pure parts (options, progress model, file names) live in
 // src/widget/ and are tested in Node; this file only wires them to the page.
 import { createVideoGenerator, type Capabilities, type GenerateRequest, type GenerateResult, type GeneratorOptions, type ProgressEvent, type VideoGenerator } from '../src/index';
-import { fetchManifest, type ModelManifest } from '../src/models';
+import { fetchManifestOrCached } from '../src/loader/manifest-cache';
+import type { ModelManifest } from '../src/models';
 import { clipFileName, describeError, extensionFor, formatDuration } from '../src/widget/format';
 import { summarizeModel, summaryError, summaryFacts } from '../src/widget/model-summary';
 import { generatorOptionsFrom, requestFrom } from '../src/widget/options';
@@ -269,7 +270,10 @@ function readManifest(): Promise<ModelManifest> {
   const options = currentOptions();
   const ref = options.model ?? 'kinema-micro';
   if (manifestRead?.ref === ref) return manifestRead.manifest;
-  const manifest = fetchManifest(ref, { fetch: globalThis.fetch.bind(globalThis), baseUrl: String(options.modelBaseUrl) });
+  // Offline, the verified copy cached with the model stands in, as it does for the generator itself.
+  const manifest = fetchManifestOrCached(ref, {
+    fetch: globalThis.fetch.bind(globalThis), baseUrl: String(options.modelBaseUrl), caches: (globalThis as { caches?: CacheStorage }).caches,
+  });
   const read = { ref, manifest };
   manifestRead = read;
   // A network failure is not remembered: the next look tries again.
