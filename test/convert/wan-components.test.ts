@@ -147,6 +147,93 @@ describe.skipIf(!hasTorch)('Wan components on random weights: converter → comp
     expect(changed.err).toMatch(/INTEGRITY_MISMATCH: .*vae_decoder_step\.onnx\.data has SHA-256 [0-9a-f]{64}; the manifest says/);
   });
 
+  // The converter at real size splits components into graphs by the file limit and exports each graph in
+  // pieces (a few layers each, so RAM stays bounded) chained into one; int8/int4 variants rewrite MatMuls as
+  // MatMulNBits. Tiny limits force every path on the tiny model; the chain's outputs must equal PyTorch's.
+  describe('sharded, piece-exported and quantized conversions', () => {
+    const LAYOUTS = [
+      // umT5 in 2 graphs of 1 layer; DiT in 2 graphs (its blocks do not fit 100 kB together)
+      { tag: 'split', flags: ['--max-file-bytes', '100000', '--max-export-bytes', '10000'], components: ['text-encoder'],
+        graphs: { textEncoder: ['text_encoder_0', 'text_encoder_1'] } },
+      // umT5 in 1 graph of 2 pieces; DiT in 2 graphs
+      { tag: 'pieces', flags: ['--max-file-bytes', '130000', '--max-export-bytes', '10000'], components: ['text-encoder', 'denoiser'],
+        graphs: { textEncoder: ['text_encoder'], denoiser: ['denoiser_context', 'denoiser_0', 'denoiser_1'] } },
+      // DiT in 1 graph of 2 pieces
+      { tag: 'dit-pieces', flags: ['--max-file-bytes', '400000', '--max-export-bytes', '10000'], components: ['denoiser'],
+        graphs: { denoiser: ['denoiser_context', 'denoiser'] } },
+    ] as const;
+    const models = new Map<string, string>();
+    const files = new Map<string, number[]>();
+    beforeAll(() => {
+      for (const layout of LAYOUTS) {
+        const out = join(dir, `model-${layout.tag}`);
+        const inputs = layout.components.flatMap((c) => (c === 'denoiser' ? ['--transformer', join(raw, 'transformer')]
+          : ['--text-encoder', join(raw, 'text_encoder'), '--tokenizer', join(raw, 'tokenizer')]));
+        python(['convert/convert.py', 'wan', ...inputs, '--out', out, '--weights', 'fp32', ...layout.flags]);
+        models.set(layout.tag, out);
+      }
+      // one variant per folder: the component runner's --weights offers fp32/fp16 only, and picks a lone variant
+      for (const weights of ['int8', 'int4']) {
+        const q = join(dir, `model-${weights}`);
+        python(['convert/convert.py', 'wan', '--transformer', join(raw, 'transformer'), '--text-encoder', join(raw, 'text_encoder'),
+          '--tokenizer', join(raw, 'tokenizer'), '--out', q, '--weights', weights, '--embedding-weights', 'fp32',
+          '--quant-min-elements', '0', '--block-size', '16', '--max-export-bytes', '10000']);
+        models.set(weights, q);
+      }
+    }, 600_000);
+
+    for (const layout of LAYOUTS) {
+      it(`${layout.tag}: the graphs are as planned, every file under the limit, memory declared`, () => {
+        const manifest = JSON.parse(readFileSync(join(models.get(layout.tag)!, 'manifest.json'), 'utf8'));
+        const limit = Number(layout.flags[1]);
+        for (const [component, names] of Object.entries(layout.graphs)) {
+          const variant = manifest.components[component].variants[0];
+          expect(variant.graphs.map((g: { name: string }) => g.name)).toEqual(names);
+          const sizes = variant.graphs.flatMap((g: { files: { bytes: number }[] }) => g.files.map((f) => f.bytes));
+          files.set(`${layout.tag}/${component}`, sizes);
+          for (const bytes of sizes) expect(bytes).toBeLessThanOrEqual(limit);
+          const data = (variant.data ?? []).map((f: { bytes: number }) => f.bytes);
+          expect(variant.memory.weightsBytes).toBe([...sizes, ...data].reduce((a: number, b: number) => a + b, 0));
+          expect(variant.memory.activationBytes).toBeGreaterThan(0);
+        }
+      });
+      for (const component of layout.components) {
+        const output = component === 'text-encoder' ? 'prompt_embeds' : 'sample';
+        it(`${layout.tag}: ${component} equals the PyTorch run within 1e-4 of its largest magnitude`, async () => {
+          const out = join(dir, `out-${layout.tag}-${component}`);
+          const run = await runner([component, '--model', models.get(layout.tag)!, '--in', join(ref, component, 'in'), '--out', out, '--weights', 'fp32']);
+          expect(run.code, run.err).toBe(0);
+          const { maxError, maxRef } = compare(await readNpy(join(out, `${output}.npy`)), await readNpy(join(ref, component, 'ref', `${output}.npy`)));
+          expect(maxRef).toBeGreaterThan(0.1);
+          expect(maxError).toBeLessThanOrEqual(1e-4 * maxRef);
+        });
+      }
+    }
+
+    // Bounds from the runs on this tiny model (block 16, every MatMul quantized): printed, and held loosely.
+    for (const [weights, bound] of [['int8', 5e-2], ['int4', 5e-1]] as const) {
+      for (const component of ['text-encoder', 'denoiser'] as const) {
+        const output = component === 'text-encoder' ? 'prompt_embeds' : 'sample';
+        it(`${weights} weights (MatMulNBits): ${component} bounded (reported)`, async () => {
+          const model = models.get(weights)!;
+          const manifest = JSON.parse(readFileSync(join(model, 'manifest.json'), 'utf8'));
+          const key = component === 'text-encoder' ? 'textEncoder' : 'denoiser';
+          const variant = manifest.components[key].variants.find((v: { dtype: string }) => v.dtype === weights);
+          expect(variant.compute).toBe('fp32');
+          const graph = readFileSync(join(model, variant.graphs[variant.graphs.length - 1].files[0].path));
+          expect(graph.includes(Buffer.from('MatMulNBits'))).toBe(true);
+          const out = join(dir, `out-quant-${weights}-${component}`);
+          const run = await runner([component, '--model', model, '--in', join(ref, component, 'in'), '--out', out]);
+          expect(run.code, run.err).toBe(0);
+          const { maxError, maxRef, relative } = compare(await readNpy(join(out, `${output}.npy`)), await readNpy(join(ref, component, 'ref', `${output}.npy`)));
+          console.info(`${component} ${weights} weights (block 16): max abs error ${maxError.toExponential(2)}, max |ref| ${maxRef.toFixed(3)}, ratio ${relative.toExponential(2)} (bound asserted: ${bound})`);
+          expect(relative).toBeGreaterThan(0);
+          expect(relative).toBeLessThanOrEqual(bound);
+        });
+      }
+    }
+  });
+
   it('npm run component runs the same from the command line', () => {
     expect(existsSync(join(root, 'package.json'))).toBe(true);
     const out = join(dir, 'out-npm');
