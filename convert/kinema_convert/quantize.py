@@ -124,11 +124,12 @@ def dequantize_weight(b_q: np.ndarray, scales: np.ndarray, zero_points: Optional
 
 def layer_name(node: onnx.NodeProto, fallback: str) -> str:
     """The module path torch's exporter put in a node's name ('/blocks.0/attn1/to_q/MatMul' ->
-    'blocks.0.attn1.to_q'); the weight's initializer name when the node has none."""
+    'blocks.0.attn1.to_q'); a node at the graph's top level gives its own name ('/MatMul' -> 'MatMul'),
+    a node without a name its weight's initializer name."""
     parts = [p for p in node.name.split("/") if p]
     if len(parts) >= 2:
         return ".".join(parts[:-1])
-    return node.name or fallback
+    return parts[0] if parts else fallback  # a top-level node: '/MatMul' -> 'MatMul'
 
 
 def _keep_nothing(_name: str) -> bool:
@@ -312,9 +313,12 @@ def write_embedding(path, table: np.ndarray, bits: int, block_size: int) -> None
 # Which layers stay float (measured by `npm run quant-report`, bench/quant-report.md)
 
 _KEEP = {
-    # the timestep MLP and its 6-way modulation projection: every block's scale/shift comes from it
+    # The timestep MLP and its 6-way modulation projection (every block's shift/scale/gate comes from
+    # them), the output head, and the patch embedding: the input and output projections. The patch
+    # embedding is a MatMul at the graph's top level (wan_transformer.forward_graph), so its layer name
+    # is the bare node name, "MatMul".
     "denoiser": re.compile(r"(^|\.)(time_embedder|time_proj|condition_embedder\.time)"
-                           r"|(^|\.)proj_out$"),
+                           r"|(^|\.)(proj_out|patch_embedding)$|^MatMul(_\d+)?$"),
     "textEncoder": None,
 }
 

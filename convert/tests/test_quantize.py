@@ -162,6 +162,9 @@ class GraphRewrite(unittest.TestCase):
         self.assertEqual(records[0]["bits"], "kept")
         self.assertEqual(records[0]["reason"], "keep rule")
         self.assertNotIn("com.microsoft", [o.domain for o in model.opset_import])
+        model, _, _ = linear_model(64, 40, name="")  # node "/MatMul": the DiT's top-level patch embedding
+        records = self.rewrite(model, keep=lambda n: qz.default_keep("denoiser", n))
+        self.assertEqual((records[0]["name"], records[0]["bits"]), ("MatMul", "kept"))
         model, _, _ = linear_model(4, 3)
         records = self.rewrite(model)
         self.assertEqual([n.op_type for n in model.graph.node], ["MatMul"])
@@ -199,6 +202,9 @@ class GraphRewrite(unittest.TestCase):
         self.assertTrue(keep("denoiser", "proj_out"))
         self.assertTrue(keep("denoiser", "condition_embedder.time_proj"))
         self.assertTrue(keep("denoiser", "time_embedder.linear_1"))
+        self.assertTrue(keep("denoiser", "MatMul"))  # the patch embedding, at the graph's top level
+        self.assertTrue(keep("denoiser", "patch_embedding"))
+        self.assertFalse(keep("denoiser", "blocks.0.attn1.MatMul"))
         self.assertFalse(keep("denoiser", "blocks.3.ffn.net.0.proj"))
         self.assertFalse(keep("denoiser", "blocks.3.attn2.to_k"))
         self.assertFalse(keep("textEncoder", "block.0.layer.1.DenseReluDense.wo"))
