@@ -240,7 +240,11 @@ def convert_text_encoder(args, out: Path) -> dict:
     emb_block = None
     if emb_bits:
         from kinema_convert import quantize
-        emb_block = args.block_size or quantize.DEFAULT_BLOCK_SIZE[emb_bits]
+        emb_block = args.block_size
+        if emb_block is None:  # the default, or the largest power of two >= 16 dividing d_model below it
+            emb_block = quantize.DEFAULT_BLOCK_SIZE[emb_bits]
+            while emb_block > 16 and s["d_model"] % emb_block:
+                emb_block //= 2
     emb = rebase([umt5.export_embedding_streaming(ckpt, config, dest, emb_dtype, emb_block, args.max_file_bytes)],
                  "text_encoder")
     _log(f"text encoder: embedding table {emb_dtype} written ({emb[0]['bytes']} bytes)")

@@ -219,6 +219,7 @@ class GraphWriter:
         offset, length = self._offset, len(raw)
         self._offset += length
         if self._offset > self.limit:
+            self._data.close()
             raise AssertionError(f"{self.out_dir / self.data_name} passes {self.limit} bytes (the file limit); "
                                  "split the component over more graphs (a larger shard count, or a larger "
                                  "--max-file-bytes)")
