@@ -261,7 +261,7 @@ export function createVideoGenerator(options?: GeneratorOptions): VideoGenerator
       throw afterEngineFailure(from, error);
     }
     for (const warning of info.warnings) logger?.warn(`kinema: ${warning}`);
-    loadedLocal = { backend: info.backend, model: info.model, modelVersion: info.modelVersion, downloadedBytes: info.downloadedBytes, totalBytes: info.totalBytes, loadMs: info.loadMs };
+    loadedLocal = { backend: info.backend, model: info.model, modelVersion: info.modelVersion, downloadedBytes: info.downloadedBytes, totalBytes: info.totalBytes, loadMs: info.loadMs, ...(info.memory ? { memory: info.memory } : {}) };
     return loadedLocal;
   }
 

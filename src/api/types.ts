@@ -2,12 +2,12 @@
 import type { CloudProviderOptions } from '../cloud/types';
 import type { ProgressListener } from '../progress/events';
 import type {
-  BackendChoice, CacheKind, Capabilities, CloudProvider, Engine, GenerateResult, MemoryLimits, OutputFormat, UpscaleFilter, UsedBackend,
+  BackendChoice, CacheKind, Capabilities, CloudProvider, Engine, GenerateResult, LoadMemory, MemoryLimits, OutputFormat, UpscaleFilter, UsedBackend,
   WeightPreference,
 } from '../contract';
 
 export type {
-  BackendChoice, CacheKind, Capabilities, CloudProvider, FramesResult, GenerateResult, LocalBackend, MemoryLimits, OutputFormat,
+  BackendChoice, CacheKind, Capabilities, CloudProvider, FramesResult, GenerateResult, LoadMemory, LocalBackend, MemoryLimits, OutputFormat,
   StageTimings, UpscaleFilter, UsedBackend, VideoResult, WebGpuInfo, WeightPreference,
 } from '../contract';
 export type { ProgressEvent, ProgressListener, ComponentName, Stage, CloudState } from '../progress/events';
@@ -111,6 +111,8 @@ export interface LoadResult {
   downloadedBytes: number;
   totalBytes: number;
   loadMs: number;
+  /** Local backends: the memory plan (which components stay loaded together, the peak need, the ceiling). */
+  memory?: LoadMemory;
 }
 
 /**

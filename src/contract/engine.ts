@@ -60,6 +60,19 @@ export interface EngineLoadInfo {
   totalBytes: number;
   loadMs: number;
   warnings: string[];
+  /** The memory plan the load was checked against and stages by (always set by createEngine). */
+  memory?: LoadMemory;
+}
+
+/** What the memory plan decided for a load (src/models/memory.ts). */
+export interface LoadMemory {
+  /** Components loaded together, in run order; more than one group: the engine releases one to run the next. */
+  residency: string[][];
+  /** The most one group needs at once (weights + activations), in the memory `limit` is about. */
+  peakBytes: number;
+  /** The ceiling planned against: the wasm heap, or the GPU memory given; null on WebGPU without memoryLimits.gpuMemoryBytes. */
+  limitBytes: number | null;
+  limit: 'wasm-heap' | 'gpu-memory' | null;
 }
 
 export interface Engine {

@@ -327,6 +327,12 @@ export function createEngine(platform: EnginePlatform = defaultPlatform()): Engi
       totalBytes,
       loadMs: model.loadMs,
       warnings,
+      memory: {
+        residency: model.plan.residency.map((group) => [...group]),
+        peakBytes: model.plan.peakBytes,
+        limitBytes: model.plan.limitBytes ?? null,
+        limit: model.plan.limit ?? null,
+      },
     };
   }
 
