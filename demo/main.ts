@@ -62,6 +62,8 @@ let capabilities: Promise<Capabilities | undefined> = Promise.resolve(undefined)
 /** The manifest read for the model field's current value; one read per value. */
 let manifestRead: { ref: string; manifest: Promise<ModelManifest> } | undefined;
 let summarySeq = 0;
+/** `?wasmHeapBytes=…&gpuMemoryBytes=…`: lowered memory ceilings (GeneratorOptions.memoryLimits), to see a refusal. */
+const memoryQuery = new URLSearchParams(location.search);
 
 type PageState = 'starting' | 'ready' | 'generating';
 
@@ -97,6 +99,8 @@ function currentOptions(): GeneratorOptions {
     proxyUrl: backendField.value === 'cloud' || proxyField.value.trim() ? proxyField.value : '',
     proxyToken: proxyTokenField.value,
     allowWasm: allowWasmField.checked,
+    wasmHeapBytes: memoryQuery.get('wasmHeapBytes'),
+    gpuMemoryBytes: memoryQuery.get('gpuMemoryBytes'),
   }, location.href);
 }
 
@@ -328,6 +332,7 @@ async function renderSummary(manifest: ModelManifest, seq = ++summarySeq): Promi
       allowWasm: options.allowWasm ?? true,
       webgpu: caps && pageHasGpu ? caps.webgpu : { available: false, reason: caps ? 'this page has no navigator.gpu' : 'not probed' },
       ...(typeof deviceMemory === 'number' ? { deviceMemoryGiB: deviceMemory } : {}),
+      ...(options.memoryLimits ? { memoryLimits: options.memoryLimits } : {}),
     });
     fillFacts(modelFacts, summaryFacts(summary));
     modelFacts.dataset.state = 'ready';
@@ -425,7 +430,7 @@ clearCacheButton.addEventListener('click', async () => {
   }
 });
 
-/** `?model=…&prompt=…&backend=…` prefill the form, so a setup can be linked to. */
+/** `?model=…&prompt=…&backend=…` prefill the form, so a setup can be linked to (memory ceilings: see memoryQuery). */
 function applyQuery(): void {
   const query = new URLSearchParams(location.search);
   const model = query.get('model');

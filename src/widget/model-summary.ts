@@ -85,13 +85,22 @@ function likelyBackend(manifest: ModelManifest, target: SummaryTarget): { backen
 /** The download a load would make on this device, component by component. */
 export function summarizeModel(manifest: ModelManifest, target: SummaryTarget): ModelSummary {
   const { backend, note, shaderF16 } = likelyBackend(manifest, target);
-  const base = {
+  const base: Pick<ModelSummary, 'id' | 'name' | 'version' | 'pipeline' | 'backend' | 'backendNote'> = {
     id: manifest.id, name: manifest.name, version: manifest.version, pipeline: manifest.pipeline, backend,
     ...(note ? { backendNote: note } : {}),
   };
   if (backend === 'cloud') return { ...base, components: [], tokenizerBytes: 0, downloadBytes: 0, fileCount: 0 };
   const weights = target.weights ?? 'auto';
-  const variants = selectVariants(manifest, { shaderF16, ...(weights !== 'auto' ? { preferDtype: weights } : {}) });
+  const choose = (f16: boolean) => selectVariants(manifest, { shaderF16: f16, ...(weights !== 'auto' ? { preferDtype: weights } : {}) });
+  let variants = choose(shaderF16);
+  let memory = memoryPlan(manifest, variants, backend, target);
+  // As the engine does: under auto, a plan WebGPU cannot hold sends the load to wasm.
+  if (backend === 'webgpu' && memory.memoryError?.code === 'DEVICE_LIMITS' && target.backend === 'auto' && (target.allowWasm ?? true)) {
+    base.backend = 'wasm';
+    base.backendNote = memory.memoryError.message;
+    variants = choose(false);
+    memory = memoryPlan(manifest, variants, 'wasm', target);
+  }
   const files = selectedFiles(manifest, variants);
   const components = presentComponents(manifest).map((component) => {
     const v = variants[component]!;
@@ -102,19 +111,23 @@ export function summarizeModel(manifest: ModelManifest, target: SummaryTarget): 
     tokenizerBytes: (manifest.tokenizer?.files ?? []).reduce((sum, f) => sum + f.bytes, 0),
     downloadBytes: files.reduce((sum, f) => sum + f.bytes, 0),
     fileCount: files.length,
-    ...memoryPlan(manifest, variants, backend, target),
+    ...memory,
   };
 }
 
 function memoryPlan(manifest: ModelManifest, variants: SelectedVariants, backend: LocalBackend, target: SummaryTarget): Pick<ModelSummary, 'memory' | 'memoryError'> {
   const limits = target.memoryLimits ?? {};
   const gpu = target.webgpu?.limits;
-  if (backend === 'webgpu' && !gpu) return { memoryError: { code: 'UNKNOWN', message: 'the GPU limits are not known yet (no WebGPU probe)' } };
   const memoryTarget: MemoryTarget = {
     backend,
     ...(limits.wasmHeapBytes !== undefined ? { wasmHeapBytes: limits.wasmHeapBytes } : {}),
     ...(backend === 'webgpu' ? {
-      gpu: { maxBufferSize: gpu!.maxBufferSize, maxStorageBufferBindingSize: gpu!.maxStorageBufferBindingSize, ...(limits.gpuMemoryBytes !== undefined ? { memoryBytes: limits.gpuMemoryBytes } : {}) },
+      gpu: {
+        // Without a probe's limits, WebGPU's defaults (what every adapter offers), as the engine plans.
+        maxBufferSize: gpu?.maxBufferSize ?? 256 * 1024 ** 2,
+        maxStorageBufferBindingSize: gpu?.maxStorageBufferBindingSize ?? 128 * 1024 ** 2,
+        ...(limits.gpuMemoryBytes !== undefined ? { memoryBytes: limits.gpuMemoryBytes } : {}),
+      },
     } : {}),
     ...(target.deviceMemoryGiB !== undefined ? { deviceMemoryGiB: target.deviceMemoryGiB } : {}),
   };

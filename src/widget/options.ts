@@ -22,6 +22,9 @@ export interface GeneratorFields {
   proxyToken?: string | null;
   /** Whether 'auto' may run on wasm when WebGPU is missing (default true). */
   allowWasm?: boolean;
+  /** Lowered memory ceilings in bytes (GeneratorOptions.memoryLimits); empty → the platform's. */
+  wasmHeapBytes?: string | null;
+  gpuMemoryBytes?: string | null;
 }
 
 export interface RequestFields {
@@ -53,6 +56,13 @@ export function generatorOptionsFrom(fields: GeneratorFields, pageUrl: string): 
   if (fields.allowWasm === false) options.allowWasm = false;
   if (!blank(fields.model)) options.model = fields.model!.trim();
   if (!blank(fields.backend)) options.backend = fields.backend!.trim() as GeneratorOptions['backend'];
+  if (!blank(fields.wasmHeapBytes) || !blank(fields.gpuMemoryBytes)) {
+    // Text that is not a number goes on as text: the API's own check names the field and its range.
+    options.memoryLimits = {
+      ...(!blank(fields.wasmHeapBytes) ? { wasmHeapBytes: number(fields.wasmHeapBytes) as number } : {}),
+      ...(!blank(fields.gpuMemoryBytes) ? { gpuMemoryBytes: number(fields.gpuMemoryBytes) as number } : {}),
+    };
+  }
   if (!blank(fields.proxyUrl)) {
     options.cloud = { provider: (blank(fields.provider) ? 'dashscope' : fields.provider!.trim()) as 'dashscope', proxyUrl: fields.proxyUrl!.trim() };
     if (!blank(fields.proxyToken)) options.cloud.proxyToken = fields.proxyToken!.trim();

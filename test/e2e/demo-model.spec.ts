@@ -84,3 +84,19 @@ test('a model URL with no manifest, or an invalid one, is refused with its code 
   expect(files, 'no model file was requested').toEqual([]);
   expect(errors).toEqual([]);
 });
+
+test('a lowered wasm memory ceiling shows the refusal the engine would give, naming the stage, before any download', async ({ page }) => {
+  const errors = watchPageErrors(page);
+  const files = watchModelFiles(page);
+  // 100 kB: less than any stage of the model needs.
+  await page.goto(`/?model=${encodeURIComponent(E2E_MODEL)}&backend=wasm&wasmHeapBytes=100000`);
+  const facts = page.locator('#model-facts');
+  await expect(facts).toHaveAttribute('data-state', 'ready');
+  await expect(facts).toContainText(/Memory plan\s*refused before any download \(DEVICE_LIMITS\): .*the (text encoder|denoiser|VAE decoder) stage needs/);
+  await page.getByTestId('generate').click();
+  const error = page.getByTestId('error');
+  await expect(error).toHaveAttribute('data-code', 'DEVICE_LIMITS', { timeout: 60_000 });
+  await expect(page.getByTestId('status')).toHaveAttribute('data-state', 'ready');
+  expect(files, 'the engine refused before downloading a model file').toEqual([]);
+  expect(errors).toEqual([]);
+});

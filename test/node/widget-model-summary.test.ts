@@ -135,12 +135,18 @@ describe('the memory plan in the summary', () => {
     expect(summarizeModel(wanLike(), { backend: 'wasm', deviceMemoryGiB: 2 }).memoryError?.message).toMatch(/deviceMemory/);
   });
 
-  it('plans GPU memory on webgpu only with the adapter limits, and against a given GPU memory', () => {
-    const unknown = summarizeModel(wanLike(), { backend: 'webgpu', webgpu: { ...GPU, limits: undefined } });
-    expect(unknown.memoryError?.message).toMatch(/GPU limits are not known/);
+  it('plans GPU memory on webgpu against a given GPU memory, and under auto falls back to wasm as the engine does', () => {
     const big = { ...GPU, limits: { ...GPU.limits!, maxBufferSize: 4 * 2 ** 30, maxStorageBufferBindingSize: 4 * 2 ** 30 } };
-    expect(summarizeModel(wanLike(), { backend: 'webgpu', webgpu: big }).memory?.residency).toEqual([['textEncoder', 'denoiser', 'vaeDecoder']]);
-    const small = summarizeModel(wanLike(), { backend: 'webgpu', webgpu: big, memoryLimits: { gpuMemoryBytes: 2_500_000_000 } });
-    expect(small.memoryError).toMatchObject({ code: 'DEVICE_LIMITS', message: expect.stringContaining('text encoder') });
+    const fits = summarizeModel(wanLike(), { backend: 'webgpu', webgpu: big });
+    expect(fits.backend).toBe('webgpu');
+    expect(fits.memory?.residency).toEqual([['textEncoder', 'denoiser', 'vaeDecoder']]);
+    const limits = { gpuMemoryBytes: 2_500_000_000 };
+    const refused = summarizeModel(wanLike(), { backend: 'webgpu', webgpu: big, memoryLimits: limits });
+    expect(refused.backend).toBe('webgpu');
+    expect(refused.memoryError).toMatchObject({ code: 'DEVICE_LIMITS', message: expect.stringContaining('text encoder') });
+    const auto = summarizeModel(wanLike(), { backend: 'auto', webgpu: big, memoryLimits: limits });
+    expect(auto.backend).toBe('wasm');
+    expect(auto.backendNote).toMatch(/text encoder/);
+    expect(auto.memory?.residency).toEqual([['textEncoder'], ['denoiser', 'vaeDecoder']]);
   });
 });

@@ -51,6 +51,16 @@ describe('generatorOptionsFrom: the model', () => {
   });
 });
 
+describe('generatorOptionsFrom: memory limits', () => {
+  it('passes lowered ceilings through, and a bad one is INVALID_REQUEST naming memoryLimits', () => {
+    expect(generatorOptionsFrom({ wasmHeapBytes: '1000000000' }, PAGE).memoryLimits).toEqual({ wasmHeapBytes: 1_000_000_000 });
+    expect(generatorOptionsFrom({ gpuMemoryBytes: ' 2e9 ', wasmHeapBytes: '' }, PAGE).memoryLimits).toEqual({ gpuMemoryBytes: 2e9 });
+    expect(generatorOptionsFrom({}, PAGE).memoryLimits).toBeUndefined();
+    const bad = codeOf(() => generatorOptionsFrom({ wasmHeapBytes: 'lots' }, PAGE));
+    expect(bad).toMatchObject({ code: 'INVALID_REQUEST', field: 'memoryLimits.wasmHeapBytes' });
+  });
+});
+
 describe('requestFrom', () => {
   it('parses numbers, leaves empty fields to the model defaults and drops the seed when random', () => {
     expect(requestFrom({ prompt: ' a red circle ', seed: '42', steps: '', numFrames: '8', outputScale: '8', previewEvery: 1 }))
