@@ -260,6 +260,14 @@ describe('wan manifest fields', () => {
     expect(config.maxLength).toBe(512);
   });
 
+  it('reads an int8 or int4 embedding table with its block size', () => {
+    for (const dtype of ['int8', 'int4'] as const) {
+      const json = wanManifestJson();
+      Object.assign(json.components.textEncoder.embedding, { dtype, blockSize: 32 });
+      expect(parseWanManifest(json).textEncoder?.embedding).toEqual({ vocabSize: 256384, dim: 4096, dtype, blockSize: 32 });
+    }
+  });
+
   it('accepts a manifest without some components and says which', () => {
     const json = wanManifestJson();
     delete json.components.textEncoder;
@@ -271,6 +279,10 @@ describe('wan manifest fields', () => {
     ['components.textEncoder.embedding.dtype', (j: any) => { j.components.textEncoder.embedding.dtype = 'bf16'; }],
     ['components.textEncoder.embedding.dim', (j: any) => { j.components.textEncoder.embedding.dim = 1024; }],
     ['components.textEncoder.embedding', (j: any) => { delete j.components.textEncoder.embedding; }],
+    ['components.textEncoder.embedding.blockSize', (j: any) => { j.components.textEncoder.embedding.dtype = 'int4'; }],
+    ['components.textEncoder.embedding.blockSize', (j: any) => { Object.assign(j.components.textEncoder.embedding, { dtype: 'int8', blockSize: 48 }); }],
+    ['components.textEncoder.embedding.blockSize', (j: any) => { j.components.textEncoder.embedding.blockSize = 32; }],
+    ['components.textEncoder.embedding.dtype', (j: any) => { Object.assign(j.components.textEncoder.embedding, { dtype: 'int2', blockSize: 32 }); }],
     ['components.textEncoder.variants[0].data', (j: any) => { delete j.components.textEncoder.variants[0].data; }],
     ['components.denoiser.config.numHeads', (j: any) => { j.components.denoiser.config.numHeads = 0; }],
     ['components.denoiser.config.headDim', (j: any) => { j.components.denoiser.config.headDim = 64; }],

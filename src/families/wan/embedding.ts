@@ -1,14 +1,23 @@
 /**
  * The umT5 token embedding, gathered in JavaScript instead of in a graph: the real table is 256,384 × 4,096
  * (2.1 GB in fp16), larger than a GPU buffer may be, and only B·L rows (2 × 512) are needed per prompt.
- * The table is the variant's `data` file with role `embedding`: row-major [vocabSize, dim], little-endian
- * float32 or float16. Pure.
+ * The table is the variant's `data` file with role `embedding`, row-major [vocabSize, dim], little-endian:
+ *   fp32 | fp16  the values;
+ *   int8 | int4  the codes, then vocabSize·dim/blockSize float16 scales (row-major: a row's dim/blockSize
+ *                blocks in order). A value is (code − 2^(bits−1)) · scale of its block; codes are unsigned,
+ *                int4 two per byte with the low nibble the even index. Written by the converter's
+ *                quantize.quantize_rows (symmetric: scale = max|x| / (2^(bits−1) − 1) per block).
+ * Only the looked-up rows are dequantized. Pure.
  */
+
+export type EmbeddingDtype = 'fp32' | 'fp16' | 'int8' | 'int4';
 
 export interface EmbeddingSpec {
   readonly vocabSize: number;
   readonly dim: number;
-  readonly dtype: 'fp32' | 'fp16';
+  readonly dtype: EmbeddingDtype;
+  /** Values per scale, within a row: required for int8/int4 (a divisor of dim), absent otherwise. */
+  readonly blockSize?: number;
 }
 
 let halfTable: Float32Array | undefined;
@@ -52,15 +61,69 @@ export function halfToFloat(half: Uint16Array): Float32Array {
 // Typed-array views read in the platform's byte order; the file is little-endian (every platform we run on is).
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
-const BYTES: Record<EmbeddingSpec['dtype'], number> = { fp32: 4, fp16: 2 };
+const BYTES: Record<'fp32' | 'fp16', number> = { fp32: 4, fp16: 2 };
+const BITS: Record<'int8' | 'int4', number> = { int8: 8, int4: 4 };
 
-/** Checks that `table` holds exactly vocabSize × dim values of the declared dtype. */
+function isQuantized(dtype: EmbeddingDtype): dtype is 'int8' | 'int4' {
+  return dtype === 'int8' || dtype === 'int4';
+}
+
+/** The block size of an int8/int4 spec, checked (a caller building a spec by hand gets told what is wrong). */
+function blockSizeOf(spec: EmbeddingSpec): number {
+  const { blockSize, dim, dtype } = spec;
+  if (typeof blockSize !== 'number' || !Number.isSafeInteger(blockSize) || blockSize < 1 || dim % blockSize !== 0) {
+    throw new RangeError(`an ${dtype} embedding table needs blockSize, a positive integer that divides dim (${dim}); got ${String(blockSize)}`);
+  }
+  if (dtype === 'int4' && dim % 2 !== 0) throw new RangeError(`an int4 embedding table needs an even dim (two codes per byte); got ${dim}`);
+  return blockSize;
+}
+
+/** The byte size of the table file `spec` describes: the values, or the codes then the float16 scales. */
+export function embeddingTableBytes(spec: EmbeddingSpec): number {
+  const values = spec.vocabSize * spec.dim;
+  if (!isQuantized(spec.dtype)) return values * BYTES[spec.dtype];
+  return (values * BITS[spec.dtype]) / 8 + (values / blockSizeOf(spec)) * 2;
+}
+
+/** Checks that `table` holds exactly the bytes `spec` describes (for int8/int4: codes plus float16 scales). */
 export function checkEmbeddingTable(table: Uint8Array, spec: EmbeddingSpec): void {
-  const expected = spec.vocabSize * spec.dim * BYTES[spec.dtype];
+  const expected = embeddingTableBytes(spec);
   if (table.byteLength !== expected) {
+    const what = isQuantized(spec.dtype) ? `${spec.dtype} (block ${spec.blockSize}: codes + float16 scales)` : spec.dtype;
     throw new RangeError(
-      `the embedding table has ${table.byteLength} bytes; [${spec.vocabSize}, ${spec.dim}] ${spec.dtype} needs ${expected}: components.textEncoder.embedding does not describe this file`,
+      `the embedding table has ${table.byteLength} bytes; [${spec.vocabSize}, ${spec.dim}] ${what} needs ${expected}: components.textEncoder.embedding does not describe this file`,
     );
+  }
+}
+
+/** Rows of an int8/int4 table into `out`, one looked-up row at a time. */
+function gatherQuantized(table: Uint8Array, spec: EmbeddingSpec, rowIds: readonly number[], out: Float32Array): void {
+  const { dim, vocabSize } = spec;
+  const bits = BITS[spec.dtype as 'int8' | 'int4'];
+  const block = blockSizeOf(spec);
+  const mid = 1 << (bits - 1);
+  const rowBytes = (dim * bits) / 8;
+  const blocksPerRow = dim / block;
+  const scalesStart = vocabSize * rowBytes;
+  const half = halfToFloatTable();
+  const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
+  for (let t = 0; t < rowIds.length; t++) {
+    const id = rowIds[t]!;
+    const codes = id * rowBytes;
+    const scales = scalesStart + id * blocksPerRow * 2;
+    const dst = t * dim;
+    for (let b = 0; b < blocksPerRow; b++) {
+      const scale = half[view.getUint16(scales + b * 2, true)]!;
+      const d0 = b * block;
+      if (bits === 8) {
+        for (let d = d0; d < d0 + block; d++) out[dst + d] = (table[codes + d]! - mid) * scale;
+      } else {
+        for (let d = d0; d < d0 + block; d++) {
+          const byte = table[codes + (d >> 1)]!;
+          out[dst + d] = ((d & 1 ? byte >> 4 : byte & 0x0f) - mid) * scale;
+        }
+      }
+    }
   }
 }
 
@@ -73,6 +136,19 @@ export function gatherEmbeddings(table: Uint8Array, spec: EmbeddingSpec, ids: Bi
   checkEmbeddingTable(table, spec);
   const { dim, vocabSize } = spec;
   const out = new Float32Array(ids.length * dim);
+  const rowIds: number[] = new Array(ids.length);
+  for (let t = 0; t < ids.length; t++) {
+    const raw = ids[t]!;
+    const id = typeof raw === 'bigint' ? Number(raw) : raw;
+    if (!Number.isInteger(id) || id < 0 || id >= vocabSize) {
+      throw new RangeError(`token id ${String(raw)} at position ${t} is outside the embedding table (ids 0 … ${vocabSize - 1})`);
+    }
+    rowIds[t] = id;
+  }
+  if (isQuantized(spec.dtype)) {
+    gatherQuantized(table, spec, rowIds, out);
+    return out;
+  }
   // Unaligned views are not allowed, and a file's bytes may start anywhere in its buffer: read through a DataView then.
   const bytes = BYTES[spec.dtype];
   const aligned = LITTLE_ENDIAN && table.byteOffset % bytes === 0;
@@ -80,13 +156,8 @@ export function gatherEmbeddings(table: Uint8Array, spec: EmbeddingSpec, ids: Bi
   const f16 = spec.dtype === 'fp16' && aligned ? new Uint16Array(table.buffer, table.byteOffset, vocabSize * dim) : undefined;
   const half = spec.dtype === 'fp16' ? halfToFloatTable() : undefined;
   const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
-  for (let t = 0; t < ids.length; t++) {
-    const raw = ids[t]!;
-    const id = typeof raw === 'bigint' ? Number(raw) : raw;
-    if (!Number.isInteger(id) || id < 0 || id >= vocabSize) {
-      throw new RangeError(`token id ${String(raw)} at position ${t} is outside the embedding table (ids 0 … ${vocabSize - 1})`);
-    }
-    const src = id * dim;
+  for (let t = 0; t < rowIds.length; t++) {
+    const src = rowIds[t]! * dim;
     const dst = t * dim;
     if (f32) {
       out.set(f32.subarray(src, src + dim), dst);

@@ -96,11 +96,21 @@ class WanChecker {
   }
 }
 
+/** The embedding table's fields; int8/int4 tables (quantized per block of a row) also need blockSize, a divisor of dim. */
 function embeddingSpec(c: WanChecker, value: unknown, path: string): EmbeddingSpec {
   const e = c.object(value, path);
   const dtype = e.dtype;
-  if (dtype !== 'fp32' && dtype !== 'fp16') c.fail(`${path}.dtype`, '"fp32" or "fp16"', dtype);
-  return { vocabSize: c.integer(e.vocabSize, `${path}.vocabSize`), dim: c.integer(e.dim, `${path}.dim`), dtype };
+  if (dtype !== 'fp32' && dtype !== 'fp16' && dtype !== 'int8' && dtype !== 'int4') c.fail(`${path}.dtype`, '"fp32", "fp16", "int8" or "int4"', dtype);
+  const vocabSize = c.integer(e.vocabSize, `${path}.vocabSize`);
+  const dim = c.integer(e.dim, `${path}.dim`);
+  if (dtype === 'fp32' || dtype === 'fp16') {
+    if (e.blockSize !== undefined) c.fail(`${path}.blockSize`, `absent for an ${dtype} table (only int8 and int4 tables have scales per block)`, e.blockSize);
+    return { vocabSize, dim, dtype };
+  }
+  const blockSize = c.integer(e.blockSize, `${path}.blockSize`);
+  if (dim % blockSize !== 0) c.fail(`${path}.blockSize`, `a divisor of dim (${dim}): each row holds dim / blockSize scales`, blockSize);
+  if (dtype === 'int4' && dim % 2 !== 0) c.fail(`${path}.dim`, 'even for an int4 table (two codes per byte)', dim);
+  return { vocabSize, dim, dtype, blockSize };
 }
 
 function denoiserConfig(c: WanChecker, value: unknown, path: string): WanDenoiserConfig {
