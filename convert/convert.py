@@ -2,7 +2,9 @@
 """kinema's model converter.
 
     npm run convert -- wan --transformer DIR [--text-encoder DIR --tokenizer DIR] [--decoder FILE]
-                           [--scheduler DIR] [--sampler unipc|euler|rcm] --out DIR [--weights fp32|fp16]
+                           [--scheduler DIR] [--sampler unipc|euler|rcm] --out DIR [--weights fp32|fp16|int8|int4]
+                           [--preset wan2.1-t2v-1.3b] [--max-file-bytes N]
+    npm run convert -- wan --random-init wan2.1-t2v-1.3b --out DIR
     npm run convert -- make-random --tiny --out DIR
 
 Exit status: 0 done, 1 a checkpoint or conversion failed (the message names the file or tensor),
@@ -32,7 +34,7 @@ PRESETS = {
         "id": "wan2.1-t2v-1.3b", "name": "Wan2.1 T2V 1.3B", "sampler": "rcm",
         "width": 416, "height": 240, "num_frames": 21, "sizes": [(240, 416), (832, 480), (480, 832)],
         "text_encoder_weights": ["int4"], "transformer_weights": ["int8"], "decoder_weights": ["fp16"],
-        "embedding_weights": "int4", "transformer_config": "1.3b",
+        "embedding_weights": "int4",
     },
 }
 
