@@ -150,3 +150,15 @@ describe('the memory plan in the summary', () => {
     expect(auto.memory?.residency).toEqual([['textEncoder'], ['denoiser', 'vaeDecoder']]);
   });
 });
+
+describe('a model served from a Hugging Face repo (docs/wan.md)', () => {
+  it('resolves every file next to the resolve URL of its manifest, at the same revision', () => {
+    const m = wanLike();
+    const urls = summarizeModel(m, { backend: 'wasm' }).variants!.denoiser!.files.map((f) => f.url);
+    expect(urls).toEqual([
+      'https://huggingface.co/someone/wan-test/resolve/main/denoiser/denoiser.onnx',
+      'https://huggingface.co/someone/wan-test/resolve/main/denoiser/denoiser.onnx.data',
+    ]);
+    expect(m.tokenizer!.files[0]!.url).toBe('https://huggingface.co/someone/wan-test/resolve/main/tokenizer.json');
+  });
+});
