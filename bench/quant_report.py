@@ -76,10 +76,10 @@ def layout(out: Path) -> None:
         model = linear_model(w, a.shape, b)
         if fp16:
             onnx_export.fp16_weights_in_place(model)
-        records = qz.quantize_matmuls(model, bits, block, zp, min_elements=1)
+        records = qz.quantize_matmuls(model, bits, block, zp, min_elements=1, fold_bias=bias, whole_blocks=False)
         onnx.checker.check_model(model)
         assert [r["reason"] for r in records] == ["quantized"], records
-        assert [nd.op_type for nd in model.graph.node if nd.op_type != "Cast"] == ["MatMulNBits"]
+        assert [nd.op_type for nd in model.graph.node if nd.op_type != "Cast"] == ["MatMulNBits"]  # bias folded
         b_q, scales, zps = quantized_arrays(model)
         deq = qz.dequantize_weight(b_q, scales, zps, k, bits, block).astype(np.float64)
         bias64 = 0.0 if b is None else (b.astype(np.float16) if fp16 else b).astype(np.float64)
@@ -124,8 +124,28 @@ EMBEDDING = (4096, 4096)  # rows sampled from the 256,384 x 4,096 table (each ro
 
 def weight_error(w, deq) -> dict:
     d = deq - w
-    return {"relRms": float(np.sqrt(np.mean(d.astype(np.float64) ** 2) / np.mean(w.astype(np.float64) ** 2))),
-            "maxAbs": float(np.abs(d).max()), "maxAbsWeight": float(np.abs(w).max())}
+    return {"relRms": float(np.sqrt(np.vdot(d, d) / np.vdot(w, w))), "maxAbs": float(np.abs(d).max()),
+            "maxAbsWeight": float(np.abs(w).max())}
+
+
+def matmul_weight_error(w, b_q, scales, zps, bits, block) -> dict:
+    """weight_error of quantize.dequantize_weight's result, a few hundred columns at a time (a 4096 x 10240
+    weight would otherwise make several 170 MB temporaries)."""
+    k, n = w.shape
+    nb = b_q.shape[1]
+    s = scales.reshape(n, nb)
+    z = zps.reshape(n, -1) if zps is not None else None
+    ss_err = ss_w = max_err = 0.0
+    step = max(1, (1 << 21) // k)
+    for c0 in range(0, n, step):
+        c1 = min(n, c0 + step)
+        deq = qz.dequantize_weight(b_q[c0:c1], s[c0:c1].reshape(-1), None if z is None else z[c0:c1].reshape(-1),
+                                   k, bits, block)
+        d = deq - w[:, c0:c1]
+        ss_err += float(np.vdot(d, d))
+        ss_w += float(np.vdot(w[:, c0:c1], w[:, c0:c1]))
+        max_err = max(max_err, float(np.abs(d).max()))
+    return {"relRms": float(np.sqrt(ss_err / ss_w)), "maxAbs": max_err, "maxAbsWeight": float(np.abs(w).max())}
 
 
 def report(out: Path, tokens: int, only=None) -> None:
@@ -141,17 +161,18 @@ def report(out: Path, tokens: int, only=None) -> None:
         name = f"layer{li}"
         onnx.save(linear_model(w, a.shape), str(out / f"{name}.fp32.onnx"))
         entry = {"component": component, "layer": layer, "K": k, "N": n, "fp32": f"{name}.fp32.onnx",
+                 "keptByDefault": qz.default_keep(component, layer),
                  "input": write_f32(out / f"{name}.A.f32", a), "variants": []}
         for bits, block, zp in VARIANTS:
             model = linear_model(w, a.shape)
-            qz.quantize_matmuls(model, bits, block, zp, min_elements=1)
+            qz.quantize_matmuls(model, bits, block, zp, min_elements=1, whole_blocks=False)
             b_q, scales, zps = quantized_arrays(model)
             file = f"{name}.int{bits}.b{block}{'.zp' if zp else ''}.onnx"
             onnx.save(model, str(out / file))
             weight_bytes = b_q.nbytes + scales.nbytes + (zps.nbytes if zps is not None else 0)
             entry["variants"].append({"bits": bits, "blockSize": block, "zeroPoints": zp, "model": file,
                                       "weightBytes": weight_bytes,
-                                      "weight": weight_error(w, qz.dequantize_weight(b_q, scales, zps, k, bits, block))})
+                                      "weight": matmul_weight_error(w, b_q, scales, zps, bits, block)})
             del model
         layers.append(entry)
     rows = []

@@ -138,12 +138,17 @@ def _keep_nothing(_name: str) -> bool:
 
 def quantize_matmuls(model: onnx.ModelProto, bits: int, block_size: Optional[int] = None, zero_points: bool = False,
                      keep: Callable[[str], bool] = _keep_nothing, min_elements: int = MIN_ELEMENTS,
-                     fold_bias: bool = True) -> list:
+                     fold_bias: bool = False, whole_blocks: bool = True) -> list:
     """Rewrite, in place, every MatMul whose B is a 2-D float initializer (float32, or float16 behind the
     Cast that onnx_export.fp16_weights_in_place writes) as MatMulNBits. `keep(layer)` gets the layer's
     module path (see layer_name) and True leaves that MatMul in float; so do weights with fewer than
     `min_elements` values. With `fold_bias`, an Add of a 1-D initializer [N] that alone consumes the
-    MatMul's output becomes MatMulNBits' bias input. The model's initializers must hold their data
+    MatMul's output becomes MatMulNBits' bias input: onnxruntime's CPU kernel (wasm, node) takes it, but
+    onnxruntime-web 1.30's WebGPU (JSEP) kernel refuses more than 4 inputs ("MatMulNBits requires 3 or 4
+    inputs", its matmulnbits.ts), so the default keeps the Add and the graph runs on both. With
+    `whole_blocks`, a MatMul whose K is not a multiple of block_size stays float: that JSEP kernel fails on
+    a zero-padded last block ("cannot convert shape"); the CPU kernels and the native WebGPU EP
+    (onnxruntime-web/webgpu) run it. None of Wan2.1's real layers has such a K at blocks 16 to 128. The model's initializers must hold their data
     (onnx.load(..., load_external_data=True)). Returns one record per MatMul with an initializer weight:
     {name, initializer, K, N, bits (int, or 'kept'), block_size, reason}."""
     if block_size is None:
@@ -201,6 +206,9 @@ def quantize_matmuls(model: onnx.ModelProto, bits: int, block_size: Optional[int
             continue
         if keep(name):
             record["reason"] = "keep rule"
+            continue
+        if whole_blocks and k % block_size:
+            record["reason"] = f"K {k} is not a multiple of the block size {block_size}"
             continue
         w = to_array(init)
         b_q, scales, zps = quantize_weight(w, bits, block_size, zero_points)

@@ -141,7 +141,10 @@ class GraphRewrite(unittest.TestCase):
 
     def test_fp16_weight_behind_cast_and_bias(self):
         model, w, b = linear_model(64, 40, bias=True, fp16=True)
-        records = self.rewrite(model, bits=8, zero_points=True)
+        kept_add = linear_model(64, 40, bias=True, fp16=True)[0]
+        self.rewrite(kept_add, bits=8)  # the default keeps the Add: the WebGPU kernel takes no bias
+        self.assertEqual([n.op_type for n in kept_add.graph.node], ["Cast", "MatMulNBits", "Add"])
+        records = self.rewrite(model, bits=8, zero_points=True, fold_bias=True)
         ops = [n.op_type for n in model.graph.node]
         self.assertEqual(ops.count("MatMulNBits"), 1)
         self.assertNotIn("MatMul", ops)
@@ -170,6 +173,16 @@ class GraphRewrite(unittest.TestCase):
         self.assertEqual([n.op_type for n in model.graph.node], ["MatMul"])
         self.assertTrue(records[0]["reason"].startswith("small"))
 
+    def test_partial_last_block(self):
+        model, w, _ = linear_model(80, 24)
+        records = self.rewrite(model)  # K 80 over blocks of 32: stays float by default
+        self.assertEqual(records[0]["reason"], "K 80 is not a multiple of the block size 32")
+        self.assertEqual([n.op_type for n in model.graph.node], ["MatMul"])
+        records = self.rewrite(model, whole_blocks=False)
+        self.assertEqual(records[0]["reason"], "quantized")
+        node = model.graph.node[0]
+        self.assertEqual(inits_of(model)[node.input[1]].shape, (24, 3, 16))
+
     def test_shared_weight_stays(self):
         model, _, _ = linear_model(64, 40, extra_consumer=True)
         self.rewrite(model)
@@ -192,9 +205,6 @@ class GraphRewrite(unittest.TestCase):
             with self.assertRaisesRegex(ValueError, "load_external_data=True"):
                 qz.quantize_matmuls(lazy, 4, min_elements=16)
             full = onnx.load(f"{d}/m.onnx")
-            for t in full.graph.initializer:  # loaded tensors keep their external marks until saved again
-                t.data_location = TensorProto.DEFAULT
-                del t.external_data[:]
             self.assertEqual(qz.quantize_matmuls(full, 4, min_elements=16)[0]["reason"], "quantized")
 
     def test_default_keep(self):
