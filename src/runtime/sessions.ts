@@ -30,15 +30,23 @@ export function isOutOfMemory(message: string): boolean {
   return /out of memory|bad_alloc|fail(?:ed)? to allocate|allocation failed|\bOOM\b/i.test(message);
 }
 
-/** `graph` names one graph of a component made of several (shards), for the error message. */
-export async function createComponentSession(ort: Ort, backend: LocalBackend, component: ComponentName, files: ComponentFiles, graph?: string): Promise<Session> {
-  const options: Parameters<Ort['InferenceSession']['create']>[1] = {
+/**
+ * The session options kinema creates every session with (the bench's bare sessions use the same, so its
+ * ratios compare like with like).
+ */
+export function sessionOptions(backend: LocalBackend, externalData: ComponentFiles['externalData'] = []): InferenceSession.SessionOptions {
+  return {
     executionProviders: [backend],
     graphOptimizationLevel: 'all',
     // Keep every output where the next consumer is: on the GPU for WebGPU, so latents never round-trip.
     preferredOutputLocation: backend === 'webgpu' ? 'gpu-buffer' : 'cpu',
-    ...(files.externalData.length > 0 ? { externalData: files.externalData.map(({ path, data }) => ({ path, data })) } : {}),
+    ...(externalData.length > 0 ? { externalData: externalData.map(({ path, data }) => ({ path, data })) } : {}),
   };
+}
+
+/** `graph` names one graph of a component made of several (shards), for the error message. */
+export async function createComponentSession(ort: Ort, backend: LocalBackend, component: ComponentName, files: ComponentFiles, graph?: string): Promise<Session> {
+  const options = sessionOptions(backend, files.externalData);
   try {
     return await ort.InferenceSession.create(files.model, options);
   } catch (error) {
