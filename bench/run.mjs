@@ -8,6 +8,9 @@ import { cpus, loadavg } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createServer } from 'vite';
+import { coldStart, loadParts, serveColdStartPage, visits } from './cold-start.mjs';
+import { graphLevels } from './graph-levels.mjs';
+import { ortNodeRuns } from './ort-node.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const write = process.argv.includes('--write');
@@ -80,10 +83,18 @@ const torchRun = () => {
 };
 const wasmRounds = [];
 const torchRounds = [];
+const nativeRounds = [];
 for (let r = 0; r < ROUNDS; r++) {
   wasmRounds.push(await run('wasmOverhead', STEPS, 2));
   if (want('b')) torchRounds.push(existsSync(torchScript) ? torchRun() : { error: 'bench/torch_sampling.py is missing' });
+  // The same session.run sequence on onnxruntime-node, on as many threads as (a)'s wasm side.
+  if (want('b')) nativeRounds.push(await ortNodeRuns({ root, steps: STEPS, count: 3, threads: wasmRounds[0].threads }).catch((error) => ({ error: error.message })));
 }
+// Issue 14's cold start: bench/cold-start.html built as an app ships it, every visit a fresh page.
+const needCold = want('b') || want('cold') || want('revisit');
+const coldPage = needCold ? await serveColdStartPage(root) : undefined;
+const cold = want('b') || want('cold') ? await coldStart({ browser, url: coldPage.url, rounds: ROUNDS, steps: STEPS, threads: wasmRounds[0].threads }) : undefined;
+const laterMedian = (runs) => median(runs.slice(1));
 const e2e = median(wasmRounds.flatMap((r) => r.e2e));
 const bare = median(wasmRounds.flatMap((r) => r.bare));
 say(`## (a) End-to-end generation through the public API and its worker ÷ bare session.run in the page (wasm, ${wasmRounds[0].threads} thread${wasmRounds[0].threads > 1 ? 's' : ''})`);
@@ -101,6 +112,16 @@ if (torchOk.length > 0) {
 } else {
   say(`- not measured: ${torchRounds[0]?.error}`);
 }
+const nativeOk = nativeRounds.filter((r) => !r.error);
+if (nativeOk.length > 0) {
+  const native = median(nativeOk.flatMap((r) => r.runs.slice(1)));
+  say(`- onnxruntime-node ${nativeOk[0].version} (native CPU, ${nativeOk[0].threads} thread, the same fp32 graphs and ${STEPS + 2} session.run calls, kinema's session options): ${ms(native)}; **kinema ÷ onnxruntime-node ${(e2e / native).toFixed(3)}**, and the bare wasm calls of (a) ÷ onnxruntime-node ${(bare / native).toFixed(3)} (wasm's SIMD128 against native AVX2: the runtime's own floor, which kinema cannot go under)`);
+} else {
+  say(`- onnxruntime-node: not measured: ${nativeRounds[0]?.error}`);
+}
+const kinemaFirst = median(cold.visits.map((v) => v.generations[0].ms));
+const bareFirst = median(cold.bares.map((b) => b.runs[0]));
+say(`- from the first generation, each in a fresh page (new context, new worker, new runtime): kinema's first generation ${ms(kinemaFirst)}, onnxruntime-web's bare plain-wasm session in a worker of its own, its first run of the same calls ${ms(bareFirst)}: **kinema ÷ bare plain wasm ${(kinemaFirst / bareFirst).toFixed(3)}** (target ≤ 1.1); later ones ${ms(median(cold.visits.map((v) => laterMedian(v.generations.map((g) => g.ms)))))} ÷ ${ms(median(cold.bares.map((b) => laterMedian(b.runs))))} = ${(median(cold.visits.map((v) => laterMedian(v.generations.map((g) => g.ms)))) / median(cold.bares.map((b) => laterMedian(b.runs)))).toFixed(3)}`);
 say();
 }
 
@@ -157,6 +178,46 @@ if (threadRows.length > 1) {
 }
 }
 
+const longest = (xs) => Math.max(0, ...xs);
+if (want('cold')) {
+  const firstOverLater = cold.visits.map((v) => v.generations[0].ms / laterMedian(v.generations.map((g) => g.ms)));
+  say(`## Cold start: a page's first generation ÷ a later one on the same page (wasm, ${wasmRounds[0].threads} thread, public API and its worker, fresh page each time)`);
+  say(`- in a new browser context (empty HTTP cache, Cache API and V8 code cache), ${ROUNDS} visits: first generation ${ms(median(cold.visits.map((v) => v.generations[0].ms)))}, generations 2–${cold.visits[0].generations.length} ${ms(median(cold.visits.map((v) => laterMedian(v.generations.map((g) => g.ms)))))}: **first ÷ later ${median(firstOverLater).toFixed(3)}** (target ≤ 1.3; visit by visit ${Math.min(...firstOverLater).toFixed(2)} to ${Math.max(...firstOverLater).toFixed(2)})`);
+  say(`- the page's main thread during the first generation: longest long task ${ms(longest(cold.visits.flatMap((v) => v.generations[0].longTasks)))} over the ${ROUNDS} visits (during the loads before them: ${ms(longest(cold.visits.flatMap((v) => v.loadTasks)))})`);
+  const bareRatio = cold.bares.map((b) => b.runs[0] / laterMedian(b.runs));
+  say(`- onnxruntime-web's bare plain-wasm session, fresh page each time: first run ÷ later ones ${median(bareRatio).toFixed(3)}; its runtime started in ${ms(median(cold.bares.map((b) => b.runtimeMs)))} (import, wasm fetch, compile, start)`);
+}
+if (want('cold') || want('revisit')) {
+  const profiles = quick ? 1 : 3;
+  const rows = await visits({ chromium, launchOptions: { executablePath: findChromium(), args: [...CHROMIUM_ARGS] }, url: coldPage.url, profiles, steps: STEPS, threads: wasmRounds[0].threads });
+  const ratioOf = (key, of) => median(rows.map((r) => r[key][of] / r.first[of]));
+  if (want('cold')) {
+    const second = rows.map((r) => r.revisit.generations[0].ms / laterMedian(r.revisit.generations.map((g) => g.ms)));
+    const first = rows.map((r) => r.first.generations[0].ms / laterMedian(r.first.generations.map((g) => g.ms)));
+    say(`- with a persistent profile (${profiles} fresh user-data folders; the browser closed and launched again between visits): the first visit's first generation ÷ its later ones ${median(first).toFixed(3)}, **the second visit's ${median(second).toFixed(3)}** (${ms(median(rows.map((r) => r.revisit.generations[0].ms)))} then ${ms(median(rows.map((r) => laterMedian(r.revisit.generations.map((g) => g.ms)))))}); its longest long task during the first generation ${ms(longest(rows.flatMap((r) => r.revisit.generations[0].longTasks)))}`);
+    say();
+  }
+  if (want('revisit')) {
+    say(`## Revisit: a new page's load with the model in the Cache API ÷ the first visit's load (wasm, over an emulated 100 Mbit/s, 20 ms link, bench/cold-start.html built and served by vite preview, ${profiles} fresh persistent profiles)`);
+    say(`- first visit: load ${ms(median(rows.map((r) => r.first.loadMs)))} (${(rows[0].first.downloadedBytes / 1e6).toFixed(1)} MB downloaded), the whole visit (navigation to loaded) ${ms(median(rows.map((r) => r.first.visitMs)))}`);
+    say(`- after the browser is closed and launched again: load ${ms(median(rows.map((r) => r.revisit.loadMs)))} (${(median(rows.map((r) => r.revisit.downloadedBytes)) / 1e6).toFixed(1)} MB downloaded): **revisit ÷ first visit ${ratioOf('revisit', 'loadMs').toFixed(3)}** (target ≤ 0.2); the whole visit ${ratioOf('revisit', 'visitMs').toFixed(3)}`);
+    say(`- a new page in the same browser right after the first visit: load ${ms(median(rows.map((r) => r.samePage.loadMs)))}, ÷ first visit ${ratioOf('samePage', 'loadMs').toFixed(3)} (V8 has not yet written its code cache for the runtime's wasm, so the runtime starts as slowly as on the first visit)`);
+    for (const [name, key] of [['first visit', 'first'], ['new page, same browser', 'samePage'], ['revisit after a relaunch', 'revisit']]) {
+      const parts = rows.map((r) => loadParts(r[key]));
+      const m = (pick) => ms(median(parts.map(pick)));
+      const sessions = parts[0].sessions.map(([component], i) => `${component} ${m((p) => p.sessions[i][1])}`).join(', ');
+      say(`  - where the ${name}'s load goes (medians, from its progress events): the worker's start and the manifest ${m((p) => p.beforeFirstEvent)} (of which before the worker's own load began ${m((p) => p.workerStartMs)}); the model's files ${m((p) => p.files)}; waiting for onnxruntime to start after that ${m((p) => p.waitForRuntime)}; session creation ${sessions} (the last to the load's end)`);
+    }
+    const levels = await graphLevels({ root });
+    const levelLine = levels.map((row) => `${row.component} ${['all', 'extended', 'basic', 'disabled'].map((l) => `${l} ${ms(median(row.createMs[l]))}`).join(' / ')}`).join('; ');
+    const same = (level) => levels.every((row) => row.differ[level].count === 0);
+    const worst = (level) => Math.max(...levels.map((row) => row.differ[level].max));
+    say(`- graph optimisation at session creation, per level (onnxruntime-web wasm in Node, warm runtime): ${levelLine}. Outputs against 'all': 'extended' ${same('extended') ? 'identical bit for bit' : `differ by up to ${worst('extended').toExponential(1)}`}, 'basic' ${same('basic') ? 'identical' : `differ by up to ${worst('basic').toExponential(1)}`}, 'disabled' ${same('disabled') ? 'identical' : `differ by up to ${worst('disabled').toExponential(1)}`}; kinema keeps 'all'`);
+    say();
+  }
+}
+
+await coldPage?.close();
 await browser.close();
 await server.close();
 if (write) {
