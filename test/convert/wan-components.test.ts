@@ -180,6 +180,13 @@ describe.skipIf(!hasTorch)('Wan components on random weights: converter → comp
           '--quant-min-elements', '0', '--block-size', '16', '--max-export-bytes', '10000']);
         models.set(weights, q);
       }
+      // fp32 graphs, the token table quantized (codes + fp16 scales, dequantized per looked-up row)
+      for (const table of ['int8', 'int4']) {
+        const q = join(dir, `model-table-${table}`);
+        python(['convert/convert.py', 'wan', '--text-encoder', join(raw, 'text_encoder'), '--tokenizer', join(raw, 'tokenizer'),
+          '--out', q, '--weights', 'fp32', '--embedding-weights', table, '--block-size', '16']);
+        models.set(`table-${table}`, q);
+      }
     }, 600_000);
 
     for (const layout of LAYOUTS) {
@@ -208,6 +215,21 @@ describe.skipIf(!hasTorch)('Wan components on random weights: converter → comp
           expect(maxError).toBeLessThanOrEqual(1e-4 * maxRef);
         });
       }
+    }
+
+    for (const [table, bound] of [['int8', 5e-2], ['int4', 5e-1]] as const) {
+      it(`an ${table} token table (fp32 graphs): the text encoder bounded (reported)`, async () => {
+        const model = models.get(`table-${table}`)!;
+        const manifest = JSON.parse(readFileSync(join(model, 'manifest.json'), 'utf8'));
+        expect(manifest.components.textEncoder.embedding).toEqual({ vocabSize: 64, dim: 16, dtype: table, blockSize: 16 });
+        const out = join(dir, `out-table-${table}`);
+        const run = await runner(['text-encoder', '--model', model, '--in', join(ref, 'text-encoder', 'in'), '--out', out]);
+        expect(run.code, run.err).toBe(0);
+        const { maxError, maxRef, relative } = compare(await readNpy(join(out, 'prompt_embeds.npy')), await readNpy(join(ref, 'text-encoder', 'ref', 'prompt_embeds.npy')));
+        console.info(`text-encoder with an ${table} table (block 16): max abs error ${maxError.toExponential(2)}, max |ref| ${maxRef.toFixed(3)}, ratio ${relative.toExponential(2)} (bound asserted: ${bound})`);
+        expect(relative).toBeGreaterThan(0);
+        expect(relative).toBeLessThanOrEqual(bound);
+      });
     }
 
     // Bounds from the runs on this tiny model (block 16, every MatMul quantized): printed, and held loosely.
