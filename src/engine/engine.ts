@@ -489,6 +489,11 @@ export function createEngine(platform: EnginePlatform = defaultPlatform()): Engi
  * and dropped right after (onnxruntime copies them into its own memory), so at most one graph's bytes
  * are in the JS heap at a time, whatever the model's size. The same steps as createGraphChain, which
  * takes every graph's bytes up front.
+ *
+ * Why bytes and not the file's Blob: onnxruntime-web turns external data given as a Blob (or a URL)
+ * into one Uint8Array of the whole file itself (wasm-utils-load-file.ts: `blob.arrayBuffer()`), while a
+ * Uint8Array is used as it is. Reading it here costs the same one copy, and a page that cannot allocate
+ * it gets OUT_OF_MEMORY naming the file (LoadedFile.read) rather than a bare RangeError from inside ORT.
  */
 async function createChainFromFiles(
   ort: Ort, backend: LocalBackend, component: ComponentName, variants: SelectedVariants, files: LoadedFiles,
