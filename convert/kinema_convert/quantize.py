@@ -191,7 +191,7 @@ def quantize_matmuls(model: onnx.ModelProto, bits: int, block_size: Optional[int
         return name
 
     new_inits = []
-    for idx, node in enumerate(g.node):
+    for node in g.node:
         if node.op_type != "MatMul" or node.domain not in ("", "ai.onnx"):
             continue
         init, cast = weight_of(node.input[1])
@@ -221,7 +221,7 @@ def quantize_matmuls(model: onnx.ModelProto, bits: int, block_size: Optional[int
             z_name = fresh(f"{base}.zero_points")
             new_inits.append(numpy_helper.from_array(zps, z_name))
             inputs.append(z_name)
-        output = node.output[0]
+        output, at = node.output[0], node
         users = consumers.get(output, [])
         if fold_bias and len(users) == 1 and users[0].op_type == "Add" and output not in graph_outputs:
             add = users[0]
@@ -230,11 +230,13 @@ def quantize_matmuls(model: onnx.ModelProto, bits: int, block_size: Optional[int
             if b_init is not None and list(b_init.dims) == [n] and add.input[0] != add.input[1]:
                 inputs += [""] * (4 - len(inputs)) + ["", other]  # zero_points (maybe empty), g_idx empty, bias
                 output = add.output[0]
-                dropped_nodes.add(id(add))
                 record["bias"] = b_init.name
+                at = add  # the node takes the Add's place: the bias is surely computed by then
         new = helper.make_node("MatMulNBits", inputs, [output], name=node.name or fresh("MatMulNBits"),
                                domain=MS_DOMAIN, K=k, N=n, bits=bits, block_size=block_size, accuracy_level=0)
-        replaced[idx] = new
+        replaced[id(at)] = new
+        if at is not node:
+            dropped_nodes.add(id(node))
         record.update(bits=bits, block_size=block_size, reason="quantized", zero_points=bool(zero_points))
         # Free the float bytes now: a real shard holds GBs of them. Unused tensors are removed below.
         consumers[node.input[1]] = [c for c in consumers.get(node.input[1], []) if c is not node]
@@ -248,7 +250,7 @@ def quantize_matmuls(model: onnx.ModelProto, bits: int, block_size: Optional[int
 
     if not replaced:
         return records
-    nodes = [replaced.get(i, node) for i, node in enumerate(g.node) if id(node) not in dropped_nodes]
+    nodes = [replaced.get(id(node), node) for node in g.node if id(node) not in dropped_nodes]
     # A bias whose Add went away is now consumed by the MatMulNBits; an Add input Cast stays as it is.
     del g.node[:]
     g.node.extend(nodes)

@@ -158,6 +158,21 @@ class GraphRewrite(unittest.TestCase):
         self.assertNotIn("W__fp16", inits_of(model))
         self.assertEqual(records[0]["bias"], "B__fp16")
 
+    def test_folded_node_takes_the_add_place(self):
+        # the bias's Cast comes after the MatMul: the MatMulNBits must come after it too (the checker
+        # refuses a graph that is not topologically sorted)
+        model, _, b = linear_model(64, 40, bias=True)
+        g = model.graph
+        b16 = numpy_helper.from_array(b.astype(np.float16), "B16")
+        g.initializer.remove(next(t for t in g.initializer if t.name == "B"))
+        g.initializer.append(b16)
+        cast = helper.make_node("Cast", ["B16"], ["B"], to=TensorProto.FLOAT)
+        nodes = list(g.node)
+        del g.node[:]
+        g.node.extend([nodes[0], cast, nodes[1]])
+        self.rewrite(model, fold_bias=True)
+        self.assertEqual([n.op_type for n in g.node], ["Cast", "MatMulNBits"])
+
     def test_keep_rule_and_small_weights(self):
         model, _, _ = linear_model(64, 40, name="/proj_out")
         records = self.rewrite(model, keep=lambda n: qz.default_keep("denoiser", n))
