@@ -4,7 +4,7 @@ import { createVideoGenerator, type Capabilities, type GenerateRequest, type Gen
 import { fetchManifestOrCached } from '../src/loader/manifest-cache';
 import type { ModelManifest } from '../src/models';
 import { clipFileName, describeError, extensionFor, formatDuration } from '../src/widget/format';
-import { summarizeModel, summaryError, summaryFacts } from '../src/widget/model-summary';
+import { summarizeModel, summaryError, summaryFacts, viewingScale } from '../src/widget/model-summary';
 import { generatorOptionsFrom, requestFrom } from '../src/widget/options';
 import { PreviewPlayer } from '../src/widget/preview-player';
 import { initialProgress, reduceProgress, type ProgressView } from '../src/widget/progress-model';
@@ -266,6 +266,8 @@ function fillExamples(manifest: ModelManifest): void {
   framesField.min = String(limits.numFrames.min);
   framesField.max = String(limits.numFrames.max);
   fpsField.placeholder = String(defaults.fps);
+  // kinema-micro's 32 px frames are shown 8× larger; a real model's 416×240 at its own size.
+  scaleField.value = String(viewingScale(manifest));
   if (!promptField.value) promptField.value = manifest.examples.en?.[0] ?? '';
 }
 

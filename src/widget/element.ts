@@ -21,6 +21,8 @@ import type { GenerateResult, GeneratorOptions, VideoGenerator } from '../api/ty
 import { KinemaError } from '../errors';
 import type { ProgressEvent } from '../progress/events';
 import { clipFileName, describeError, extensionFor, formatDuration } from './format';
+import { fetchManifestOrCached } from '../loader/manifest-cache';
+import { viewingScale } from './model-summary';
 import { generatorOptionsFrom, requestFrom } from './options';
 import { PreviewPlayer } from './preview-player';
 import { initialProgress, reduceProgress, type ProgressView } from './progress-model';
@@ -59,7 +61,7 @@ const TEMPLATE = `
     <div><label for="seed">Seed</label><input id="seed" type="number" min="0" max="2147483647" step="1" placeholder="random" data-testid="seed" /></div>
     <div><label for="steps">Steps</label><input id="steps" type="number" min="1" step="1" placeholder="default" /></div>
     <div><label for="guidance">Guidance</label><input id="guidance" type="number" min="0" step="0.5" placeholder="default" /></div>
-    <div><label for="scale">Output scale</label><select id="scale"><option>1</option><option>2</option><option>4</option><option selected>8</option><option>16</option></select></div>
+    <div><label for="scale">Output scale</label><select id="scale"><option value="" selected>auto</option><option>1</option><option>2</option><option>4</option><option>8</option><option>16</option></select></div>
   </div>
   <div class="actions" part="actions">
     <button type="submit" class="primary" part="generate button" data-testid="generate">Generate</button>
@@ -97,6 +99,7 @@ export class KinemaGeneratorElement extends Base {
   #preview: PreviewPlayer;
   #pendingConfigError: number | undefined;
   #reloadWanted = false;
+  #scale: { key: string; scale: Promise<number> } | undefined;
   #els: {
     form: HTMLFormElement; prompt: HTMLTextAreaElement; settings: HTMLElement; seed: HTMLInputElement; steps: HTMLInputElement;
     guidance: HTMLInputElement; scale: HTMLSelectElement; generate: HTMLButtonElement; cancel: HTMLButtonElement;
@@ -168,9 +171,11 @@ export class KinemaGeneratorElement extends Base {
     if (this.#controller) return this.#fail(new KinemaError('BUSY', 'a generation is already running; cancel it first'));
     this.#els.error.hidden = true;
     let generator: VideoGenerator;
+    let options: GeneratorOptions;
     let request;
     try {
-      generator = this.#generatorFor(this.#options());
+      options = this.#options();
+      generator = this.#generatorFor(options);
       request = requestFrom({
         prompt: this.#els.prompt.value || this.getAttribute('prompt'),
         seed: this.#els.seed.value,
@@ -191,6 +196,8 @@ export class KinemaGeneratorElement extends Base {
     this.#els.preview.hidden = false;
     this.#renderProgress();
     try {
+      // "auto" (the default): the model's own frame size decides, read from its manifest.
+      if (request.outputScale === undefined) request = { ...request, outputScale: await this.#viewingScale(options) };
       const result = await generator.generate(request, { signal: controller.signal, onProgress: (event) => this.#onProgress(event) });
       this.#showResult(request.prompt, result);
       this.lastResult = result;
@@ -265,6 +272,24 @@ export class KinemaGeneratorElement extends Base {
     generator.load({ onProgress: (event) => { if (this.#generator === generator) this.#onProgress(event); } }).catch((error) => {
       if (this.#generator === generator) this.#fail(error);
     });
+  }
+
+  /** viewingScale of the model the options name; 1 when its manifest cannot be read (the load then says why). */
+  #viewingScale(options: GeneratorOptions): Promise<number> {
+    const ref = options.model ?? 'kinema-micro';
+    const key = `${options.modelBaseUrl ?? ''} ${ref}`;
+    if (this.#scale?.key !== key) {
+      const scale = fetchManifestOrCached(ref, {
+        fetch: globalThis.fetch.bind(globalThis),
+        baseUrl: options.modelBaseUrl ?? new URL('models/', (globalThis as { location?: Location }).location?.href ?? 'http://localhost/').href,
+        caches: (globalThis as { caches?: CacheStorage }).caches,
+      }).then(viewingScale, () => {
+        if (this.#scale?.key === key) this.#scale = undefined; // read again next time
+        return 1;
+      });
+      this.#scale = { key, scale };
+    }
+    return this.#scale.scale;
   }
 
   #generatorFor(options: GeneratorOptions): VideoGenerator {

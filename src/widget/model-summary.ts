@@ -138,6 +138,20 @@ function memoryPlan(manifest: ModelManifest, variants: SelectedVariants, backend
   }
 }
 
+const VIEW_SCALES = [16, 8, 4, 2, 1] as const;
+/** About this many pixels on the longer side is where a small model's clip becomes watchable. */
+const VIEW_SIDE = 256;
+
+/**
+ * The output scale a page shows a model's clips at by default: the largest of 1, 2, 4, 8, 16 that keeps
+ * the default frame's longer side at most 256 px (kinema-micro's 32 px frames: 8; Wan's 416×240: 1, as
+ * the `generate` command chooses).
+ */
+export function viewingScale(manifest: Pick<ModelManifest, 'defaults'>): number {
+  const side = Math.max(manifest.defaults.width, manifest.defaults.height);
+  return VIEW_SCALES.find((scale) => side * scale <= VIEW_SIDE) ?? 1;
+}
+
 /** The summary as term/value lines for a facts list. */
 export function summaryFacts(summary: ModelSummary): [string, string][] {
   const facts: [string, string][] = [['Model', `${summary.name} ${summary.version} (${summary.pipeline})`]];

@@ -49,6 +49,12 @@ test('the widget generates a clip and fires its events', async ({ page }, testIn
   expect(rec.errors).toEqual([]);
 
   expectDuration(await videoDuration(page), { seconds: done!.numFrames / done!.fps, fps: done!.fps });
+  // The scale select's default, auto: the model's frames upscaled to about 256 px (kinema-micro's 32 px: 8×).
+  const manifestUrl = E2E_MODEL.endsWith('.json') ? E2E_MODEL : `/models/${E2E_MODEL}/manifest.json`;
+  const { defaults } = await (await page.request.get(manifestUrl)).json() as { defaults: { width: number; height: number } };
+  const scale = [16, 8, 4, 2, 1].find((s) => Math.max(defaults.width, defaults.height) * s <= 256) ?? 1;
+  expect(await page.getByTestId('result-video').evaluate((v: HTMLVideoElement) => [v.videoWidth, v.videoHeight]))
+    .toEqual([defaults.width * scale, defaults.height * scale]);
   await expect(page.getByTestId('download')).toHaveAttribute('download', 'a-red-circle-moving-right-on-a-black-background-seed-9.mp4');
   expect(errors).toEqual([]);
 });

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { WebGpuInfo } from '../../src/contract/domain';
 import { parseManifest } from '../../src/models';
-import { summarizeModel, summaryError, summaryFacts } from '../../src/widget/model-summary';
+import { summarizeModel, summaryError, summaryFacts, viewingScale } from '../../src/widget/model-summary';
 
 const shipped = parseManifest(
   JSON.parse(readFileSync(new URL('../../public/models/kinema-micro/manifest.json', import.meta.url), 'utf8')),
@@ -160,5 +160,14 @@ describe('a model served from a Hugging Face repo (docs/wan.md)', () => {
       'https://huggingface.co/someone/wan-test/resolve/main/denoiser/denoiser.onnx.data',
     ]);
     expect(m.tokenizer!.files[0]!.url).toBe('https://huggingface.co/someone/wan-test/resolve/main/tokenizer.json');
+  });
+});
+
+describe('viewingScale', () => {
+  it('upscales small frames to about 256 px and leaves real sizes alone', () => {
+    expect(viewingScale(shipped)).toBe(256 / Math.max(shipped.defaults.width, shipped.defaults.height));
+    expect(viewingScale(wanLike())).toBe(1);
+    expect(viewingScale({ defaults: { ...shipped.defaults, width: 64, height: 48 } })).toBe(4);
+    expect(viewingScale({ defaults: { ...shipped.defaults, width: 300, height: 200 } })).toBe(1);
   });
 });
