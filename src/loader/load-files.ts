@@ -189,6 +189,9 @@ export async function loadFiles(requested: readonly FileSpec[], deps: LoaderDeps
   return Object.assign(ordered, { totalBytes: total, downloadedBytes: total - cachedBytes, cachedBytes });
 }
 
+/** How long the pre-check waits for `persist()` to answer before refusing as if it had said no. */
+export const PERSIST_TIMEOUT_MS = 10_000;
+
 const formatBytes = (n: number) => (n >= 1e9 ? `${(n / 1e9).toFixed(2)} GB` : `${(n / 1e6).toFixed(1)} MB`);
 
 /** Refuses (STORAGE_QUOTA) when the origin's storage cannot take `needed` more bytes, after asking for persistence once. */
@@ -208,7 +211,10 @@ async function checkStorage(storage: StorageManagerLike, needed: number, signal:
   if (!estimate || estimate.available >= needed) return;
   let persisted = false;
   if (storage.persist) {
-    persisted = await storage.persist().catch(() => false);
+    // A browser may ask the user (Firefox shows a prompt): an unanswered request counts as refused.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const unanswered = new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), PERSIST_TIMEOUT_MS); });
+    persisted = await raceAbort(Promise.race([storage.persist().catch(() => false), unanswered]), signal).finally(() => clearTimeout(timer));
     if (signal?.aborted) throw abortError(signal, 'loading the model');
     if (persisted) {
       estimate = await available();

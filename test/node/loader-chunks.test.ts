@@ -11,6 +11,7 @@ import {
   CacheApiStore, MemoryStore, cachedModels, chunkPrefix, fileCacheKey, loadFiles, type CacheLike, type CacheStorageLike,
   type LoaderFetch, type LoaderFetchInit, type ModelStore, type StorageManagerLike,
 } from '../../src/loader';
+import { PERSIST_TIMEOUT_MS } from '../../src/loader/load-files';
 import type { LoadEvent } from '../../src/progress';
 
 const ORIGIN = 'https://cdn.example/m/';
@@ -325,5 +326,28 @@ describe('loadFiles: chunked files in the Cache API store', () => {
     const blob = await result.get('big.onnx.data')!.blob();
     expect(sha256(new Uint8Array(await blob.arrayBuffer()))).toBe(t.files[0]!.sha256);
     expect(sha256(await result.get('big.onnx.data')!.read())).toBe(t.files[0]!.sha256);
+  });
+});
+
+describe('loadFiles: storage pre-check never hangs', () => {
+  it('a persist() that never answers counts as refused after PERSIST_TIMEOUT_MS', async () => {
+    vi.useFakeTimers();
+    try {
+      const t = setup({ 'small.onnx': 700 });
+      const pending = rejectionOf(t.run({ storage: { estimate: async () => ({ quota: 100, usage: 0 }), persist: () => new Promise<boolean>(() => undefined) } }));
+      await vi.advanceTimersByTimeAsync(PERSIST_TIMEOUT_MS);
+      const error = await pending;
+      expect(error.code).toBe('STORAGE_QUOTA');
+      expect(t.server.requests).toEqual([]);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('an abort while persist() is pending rejects ABORTED', async () => {
+    const t = setup({ 'small.onnx': 700 });
+    const controller = new AbortController();
+    const pending = rejectionOf(t.run({ signal: controller.signal, storage: { estimate: async () => ({ quota: 100, usage: 0 }), persist: () => { setTimeout(() => controller.abort(), 1); return new Promise<boolean>(() => undefined); } } }));
+    expect((await pending).code).toBe('ABORTED');
   });
 });
