@@ -1,6 +1,7 @@
 /**
  * Faults that need no browser, each driven through the code path the library uses: the loader under a
- * network cut, a corrupt file and a full disk; onnxruntime running out of memory; a cloud provider that
+ * network cut (within a load, and across loads for a chunked file), a corrupt file, a full disk and too
+ * little storage for the download; onnxruntime running out of memory; a cloud provider that
  * throttles, fails or never finishes (on fake time: nothing here waits on the real clock). The browser
  * faults (GPU device lost, worker terminated) are in test/reliability/browser/faults.test.ts; deeper
  * cases of each live in test/node/loader.test.ts and test/node/cloud-*.test.ts.
@@ -91,6 +92,60 @@ describe('faults: model download', () => {
     expect(await files.get(spec.path)!.read()).toEqual(content);
     expect(events.filter((e) => e.type === 'warning').map((e) => (e as { code: string }).code)).toEqual(['CACHE_QUOTA_EXCEEDED']);
     expect(await full.keys()).toEqual([]);
+  });
+});
+
+describe('faults: large downloads', () => {
+  const noWait = async () => undefined;
+  const CHUNK = 16 * 1024; // stands in for the 128 MiB chunks of a real model file
+
+  /** Serves `content` honouring Range; `cut` drops the body after that many bytes of this response. */
+  function rangedFetch(cut: () => number | undefined) {
+    const log: { range: string | undefined; bytes: number }[] = [];
+    const fetch: LoaderFetch = async (_url, init) => {
+      const range = init?.headers?.Range;
+      const start = range ? Number(/^bytes=(\d+)-$/.exec(range)![1]) : 0;
+      const body = content.slice(start);
+      const at = cut();
+      log.push({ range, bytes: at ?? body.length });
+      const headers: Record<string, string> = { 'Accept-Ranges': 'bytes', 'Content-Length': String(body.length) };
+      if (range) headers['Content-Range'] = `bytes ${start}-${content.length - 1}/${content.length}`;
+      return new Response((at === undefined ? body : pulledCut(body, at)) as BodyInit, { status: range ? 206 : 200, headers });
+    };
+    return { fetch, log };
+  }
+
+  /** Like cutBody, but the bytes before the cut are read before the error (error() drops what is still queued). */
+  function pulledCut(bytes: Uint8Array, cutAfter: number): ReadableStream<Uint8Array> {
+    let sent = false;
+    return new ReadableStream({
+      pull(controller) {
+        if (sent) return controller.error(new TypeError('network error: connection reset'));
+        sent = true;
+        controller.enqueue(bytes.slice(0, cutAfter));
+      },
+    });
+  }
+
+  it('the connection dies mid-file and the page goes away: the next load fetches only what no stored chunk holds', async () => {
+    const store = new MemoryStore();
+    let cuts = 1;
+    const server = rangedFetch(() => (cuts-- > 0 ? 3 * CHUNK + 100 : undefined));
+    const error = await rejection(bounded(loadFiles([spec], { fetch: server.fetch, store, sleep: noWait }, { cacheKeyPrefix: prefix, chunkBytes: CHUNK, retries: 0 }), HANG_MS, 'download'));
+    expect(error.code).toBe('DOWNLOAD_FAILED');
+    // A new load (a new page): the three stored chunks are hashed again from storage, the rest is fetched.
+    const files = await bounded(loadFiles([spec], { fetch: server.fetch, store, sleep: noWait }, { cacheKeyPrefix: prefix, chunkBytes: CHUNK }), HANG_MS, 'download');
+    expect(server.log.at(-1)).toEqual({ range: `bytes=${3 * CHUNK}-`, bytes: content.length - 3 * CHUNK });
+    expect(await files.get(spec.path)!.read()).toEqual(content);
+  });
+
+  it('not enough storage for the download: STORAGE_QUOTA before any byte is fetched, with the figures', async () => {
+    const server = rangedFetch(() => undefined);
+    const storage = { estimate: async () => ({ quota: 50_000, usage: 10_000 }), persist: async () => false };
+    const error = await rejection(loadFiles([spec], { fetch: server.fetch, store: new MemoryStore(), storage, sleep: noWait }, { cacheKeyPrefix: prefix }));
+    expect(error.code).toBe('STORAGE_QUOTA');
+    expect(error.details).toMatchObject({ neededBytes: content.length, availableBytes: 40_000 });
+    expect(server.log).toEqual([]);
   });
 });
 
