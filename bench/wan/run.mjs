@@ -111,6 +111,8 @@ const modelFilesRequested = (since) => requests.filter((r) => r.at >= since && !
 process.env.VITE_CONFIG_NATIVE_IGNORE_WARNING = 'true';
 const server = await createServer({
   root, configFile: resolve(root, 'vite.config.ts'), mode: 'bench', logLevel: 'error',
+  // no watcher and no HMR: an edit anywhere in the checkout during a long run must not reload the page
+  server: { hmr: false, watch: null },
   plugins: [{ name: 'bench-wan-model', configureServer(s) { s.middlewares.use('/wan-model', serveModel); } }],
 });
 await server.listen();
