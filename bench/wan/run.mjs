@@ -351,7 +351,7 @@ if (!argv.includes('--no-native')) {
   const r = out.generate.result;
   const args = [resolve(root, 'bench/wan/native.mjs'), modelDir, `--threads=${threads}`, `--steps=${r.steps}`,
     `--batch=${r.guidanceScale > 1 && manifest.guidance?.cfg ? 2 : 1}`, `--size=${width}x${height}`, `--frames=${numFrames}`, '--json'];
-  log(`native twin: node ${args.slice(1).join(' ')}`);
+  log(`native twin: node bench/wan/native.mjs ${args.slice(2).join(' ')}`);
   native = await new Promise((done) => {
     const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
     let text = '';
