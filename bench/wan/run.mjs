@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run bench:wan -- DIR [--write] [--frames=5] [--size=64x64] [--threads=N] [--no-native] [--no-warm]
+// npm run bench:wan -- DIR [--write] [--frames=5] [--size=64x64] [--threads=N] [--convert-time=FILE] [--no-native] [--no-warm]
 //
 // A converted Wan2.1 model folder (DIR/manifest.json, e.g. from `npm run convert -- wan --random-init
 // wan2.1-t2v-1.3b --out DIR`) served on localhost, loaded and run in headless Chromium through the public
@@ -32,7 +32,7 @@ const argv = process.argv.slice(2);
 const flag = (name, fallback) => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
 const dirArg = argv.find((a) => !a.startsWith('--'));
 if (!dirArg) {
-  console.error('usage: npm run bench:wan -- DIR [--write] [--frames=5] [--size=64x64] [--threads=N] [--no-native] [--no-warm]\n  DIR: a converted Wan2.1 model folder with manifest.json (npm run convert -- wan ... --out DIR)');
+  console.error('usage: npm run bench:wan -- DIR [--write] [--frames=5] [--size=64x64] [--threads=N] [--convert-time=FILE] [--no-native] [--no-warm]\n  DIR: a converted Wan2.1 model folder with manifest.json (npm run convert -- wan ... --out DIR)');
   process.exit(2);
 }
 const modelDir = resolve(dirArg);
@@ -379,6 +379,16 @@ say('## Wan2.1-T2V-1.3B at full size (random weights)');
 say();
 say(`Command: \`npm run bench:wan -- ${dirArg}\` · ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC · ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'} (load average ${load1.toFixed(2)} at the start, ${loadavg()[0].toFixed(2)} at the end) · Chromium ${browserVersion} headless, wasm, ${threads} thread(s)${isolatedPage ? '' : ' (page NOT cross-origin isolated)'} · the public API (createVideoGenerator → load → generate) in bench/wan/page.ts · model \`${manifest.id}\` from ${dirArg}.`);
 say();
+// --convert-time=FILE: the /usr/bin/time -v output of the conversion that wrote DIR (optional)
+const convertTime = flag('convert-time', null);
+if (convertTime && existsSync(convertTime)) {
+  const text = readFileSync(convertTime, 'utf8');
+  const command = /Command being timed: "(.*)"/.exec(text)?.[1];
+  const wall = /Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)/.exec(text)?.[1];
+  const rss = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(text)?.[1] ?? 0) * 1024;
+  const cpu = /Percent of CPU this job got: (\S+)/.exec(text)?.[1];
+  say(`- conversion (\`/usr/bin/time -v ${command ?? '?'}\`): wall ${wall ?? '?'}, peak RSS ${gb(rss)}, CPU ${cpu ?? '?'}`);
+}
 say(`- model: ${fileList.length} files, ${gb(totalBytes)} (${stageNeed.map((c) => `${c.name} ${c.dtype} ${gb(c.weights)}`).join(', ')}; tokenizer ${mb((manifest.tokenizer?.files ?? []).reduce((n, f) => n + f.bytes, 0))})`);
 say(`- manifest memory per stage (weights + activations): ${stageNeed.map((c) => `${c.name} ${gb(c.weights)} + ${gb(c.activations)}`).join('; ')}`);
 say(`- clip: ${r.width}×${r.height}, ${r.numFrames} frames (${latentFrames} latent frame(s) of ${width / 8}×${height / 8}), ${r.steps} steps, guidance ${r.guidanceScale}; ${width}×${height} added to limits.sizes in a served copy of the manifest (the converted folder is unchanged)`);
