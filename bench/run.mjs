@@ -3,7 +3,7 @@
 // --write also replaces BENCHMARKS.md with this run's output. Times are this machine's, and noisy:
 // read the ratios, not the milliseconds, and never gate a test on them.
 import { spawnSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -103,7 +103,7 @@ say(`- **ratio ${(e2e / bare).toFixed(3)}** (target ≤ 1.10)`);
 traceA(wasmRounds, e2e, bare);
 say();
 if (want('b')) {
-say(`## (b) kinema in Chromium (wasm) ÷ PyTorch on the CPU, same model and steps`);
+say(`## (b) kinema in Chromium (wasm) ÷ PyTorch on the CPU, ÷ onnxruntime-node, and ÷ onnxruntime-web's bare plain-wasm session; same model and steps`);
 const torchOk = torchRounds.filter((r) => !r.error);
 if (torchOk.length > 0) {
   const torch = median(torchOk.map((r) => r.ms));
@@ -201,12 +201,12 @@ if (want('cold') || want('revisit')) {
     say(`## Revisit: a new page's load with the model in the Cache API ÷ the first visit's load (wasm, over an emulated 100 Mbit/s, 20 ms link, bench/cold-start.html built and served by vite preview, ${profiles} fresh persistent profiles)`);
     say(`- first visit: load ${ms(median(rows.map((r) => r.first.loadMs)))} (${(rows[0].first.downloadedBytes / 1e6).toFixed(1)} MB downloaded), the whole visit (navigation to loaded) ${ms(median(rows.map((r) => r.first.visitMs)))}`);
     say(`- after the browser is closed and launched again: load ${ms(median(rows.map((r) => r.revisit.loadMs)))} (${(median(rows.map((r) => r.revisit.downloadedBytes)) / 1e6).toFixed(1)} MB downloaded): **revisit ÷ first visit ${ratioOf('revisit', 'loadMs').toFixed(3)}** (target ≤ 0.2); the whole visit ${ratioOf('revisit', 'visitMs').toFixed(3)}`);
-    say(`- a new page in the same browser right after the first visit: load ${ms(median(rows.map((r) => r.samePage.loadMs)))}, ÷ first visit ${ratioOf('samePage', 'loadMs').toFixed(3)} (V8 has not yet written its code cache for the runtime's wasm, so the runtime starts as slowly as on the first visit)`);
+    say(`- a new page in the same browser right after the first visit: load ${ms(median(rows.map((r) => r.samePage.loadMs)))}, ÷ first visit ${ratioOf('samePage', 'loadMs').toFixed(3)}`);
     for (const [name, key] of [['first visit', 'first'], ['new page, same browser', 'samePage'], ['revisit after a relaunch', 'revisit']]) {
       const parts = rows.map((r) => loadParts(r[key]));
       const m = (pick) => ms(median(parts.map(pick)));
       const sessions = parts[0].sessions.map(([component], i) => `${component} ${m((p) => p.sessions[i][1])}`).join(', ');
-      say(`  - where the ${name}'s load goes (medians, from its progress events): the worker's start and the manifest ${m((p) => p.beforeFirstEvent)} (of which before the worker's own load began ${m((p) => p.workerStartMs)}); the model's files ${m((p) => p.files)}; waiting for onnxruntime to start after that ${m((p) => p.waitForRuntime)}; session creation ${sessions} (the last to the load's end)`);
+      say(`  - where the ${name}'s load goes (medians, from its progress events): the worker's start and the manifest ${m((p) => p.beforeFirstEvent)} (of which before the worker's own load began ${m((p) => p.workerStartMs)}); the model's files ${m((p) => p.files)} (downloaded and verified, or found in the Cache API; the engine reads each graph's bytes just before its session, so that read counts in session creation); waiting for onnxruntime to start after that ${m((p) => p.waitForRuntime)}; session creation ${sessions} (the last to the load's end)`);
     }
     const levels = await graphLevels({ root });
     const levelLine = levels.map((row) => `${row.component} ${['all', 'extended', 'basic', 'disabled'].map((l) => `${l} ${ms(median(row.createMs[l]))}`).join(' / ')}`).join('; ');
@@ -221,6 +221,9 @@ await coldPage?.close();
 await browser.close();
 await server.close();
 if (write) {
-  writeFileSync(resolve(root, 'BENCHMARKS.md'), `${lines.join('\n')}\n`);
+  // Sections other benchmarks write (npm run bench:wan's "## Wan2.1 at full size") are kept as they are.
+  const file = resolve(root, 'BENCHMARKS.md');
+  const kept = existsSync(file) ? readFileSync(file, 'utf8').split(/^(?=## )/m).filter((section) => /^## Wan2\.1 at full size/.test(section)) : [];
+  writeFileSync(file, `${lines.join('\n')}\n${kept.map((section) => `\n${section.trimEnd()}\n`).join('')}`);
   console.log('\nwrote BENCHMARKS.md');
 }
