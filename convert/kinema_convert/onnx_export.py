@@ -117,7 +117,8 @@ class Quant:
 def matmul_bytes(k: int, n: int, weights: str, quant=None, kept=False, bias=False) -> int:
     """Bytes a [K, N] MatMul weight (+ an fp32 bias [N]) takes in a graph: 4/value fp32, 2 fp16, and for
     int8/int4 MatMulNBits' B (N x blocks x block_size x bits/8), float32 scales and, with zero points,
-    packed uint8 zero points. A kept layer, or one under quantize's min_elements, stays float32."""
+    packed uint8 zero points. A kept layer, one under quantize's min_elements, or one whose K is not a whole
+    number of blocks stays float32."""
     extra = 4 * n if bias else 0
     if weights == "fp32":
         return k * n * 4 + extra
@@ -127,7 +128,7 @@ def matmul_bytes(k: int, n: int, weights: str, quant=None, kept=False, bias=Fals
     bits = QUANT_BITS[weights]
     block = (quant.block_size if quant and quant.block_size else None) or quantize.DEFAULT_BLOCK_SIZE[bits]
     min_elements = quant.min_elements if quant and quant.min_elements is not None else quantize.MIN_ELEMENTS
-    if kept or k * n < min_elements:
+    if kept or k * n < min_elements or k % block:  # quantize leaves a K of partial blocks float (whole_blocks)
         return k * n * 4 + extra
     blocks = -(-k // block)
     total = n * blocks * block * bits // 8 + n * blocks * 4

@@ -65,8 +65,9 @@ class LazyReader(unittest.TestCase):
 class SizeEstimates(unittest.TestCase):
     def test_matmul_bytes_equal_what_quantize_writes(self):
         rng = np.random.default_rng(0)
-        for weights, block, zp, (k, n) in (("int8", 128, False, (300, 70)), ("int4", 32, False, (96, 40)),
-                                           ("int4", 16, True, (50, 33)), ("int8", 64, True, (128, 17))):
+        for weights, block, zp, (k, n) in (("int8", 128, False, (256, 70)), ("int4", 32, False, (96, 40)),
+                                           ("int4", 16, True, (48, 33)), ("int8", 64, True, (128, 17)),
+                                           ("int8", 128, False, (300, 70))):  # partial blocks: left float
             w = rng.standard_normal((k, n)).astype(np.float32)
             graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"], name="/lin/MatMul")], "g",
                                       [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, k])],
