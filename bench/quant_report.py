@@ -1,6 +1,7 @@
 """Graphs for checking and measuring convert/kinema_convert/quantize.py in onnxruntime (run from Node).
 
     /usr/bin/python3 bench/quant_report.py layout --out DIR   # small MatMulNBits cases for test/convert/quantize-ort.test.ts
+    /usr/bin/python3 bench/quant_report.py exported --out DIR # the tiny umT5 export, quantized (same test; needs torch)
     /usr/bin/python3 bench/quant_report.py report --out DIR   # real-shape layers for bench/quant-report.mjs
 
 Each writes DIR/cases.json and, per case, ONNX graphs and raw little-endian float32 arrays (`.f32`, shapes in
@@ -98,6 +99,46 @@ def layout(out: Path) -> None:
     (out / "cases.json").write_text(json.dumps({"cases": cases}, indent=1))
 
 
+# ------------------------------------------------------------------------------------------------ exported
+
+def exported(out: Path) -> None:
+    """The converter's tiny umT5 encoder exported (fp32 and fp16 weights) and rewritten by quantize_matmuls as
+    int8 and int4, with inputs: the rewrite on real exporter graphs, for test/convert/quantize-ort.test.ts."""
+    import torch  # only this case needs torch
+    from kinema_convert import umt5
+
+    config = umt5.default_config("tiny")
+    module = umt5.build(config)
+    umt5.load_weights(module, umt5.random_checkpoint(config, 3))
+    rng = np.random.default_rng(5)
+    hidden = rng.standard_normal((2, 7, config["d_model"])).astype(np.float32)
+    mask = np.ones((2, 7), dtype=np.int64)
+    mask[1, 4:] = 0
+    graphs = []
+    for weights in ("fp32", "fp16"):
+        folder = out / weights
+        umt5.export(module, config, folder, weights)
+        src = folder / onnx_export.graph_file_name("text_encoder", weights)
+        base = onnx.load(str(src))
+        onnx.save(base, str(out / f"te.{weights}.onnx"))
+        graphs.append({"weights": weights, "bits": None, "model": f"te.{weights}.onnx"})
+        for bits in (8, 4):
+            model = onnx.load(str(src))
+            records = qz.quantize_matmuls(model, bits, 16, zero_points=bits == 4, min_elements=1)
+            onnx.checker.check_model(model)
+            name = f"te.{weights}.int{bits}.onnx"
+            onnx.save(model, str(out / name))
+            graphs.append({"weights": weights, "bits": bits, "model": name,
+                           "quantized": sum(r["reason"] == "quantized" for r in records),
+                           "matMulNBits": sum(n.op_type == "MatMulNBits" for n in model.graph.node),
+                           "floatMatMulWeights": sum(1 for r in records if r["bits"] == "kept")})
+    (out / "mask.i64").write_bytes(mask.astype("<i8").tobytes())
+    del torch
+    (out / "cases.json").write_text(json.dumps({
+        "hidden": write_f32(out / "hidden.f32", hidden), "mask": {"file": "mask.i64", "shape": list(mask.shape)},
+        "layers": config["num_layers"], "graphs": graphs}, indent=1))
+
+
 # ------------------------------------------------------------------------------------------------ report
 
 # (component, layer, K, N): every linear layer type of umT5-XXL and of the Wan2.1 1.3B DiT at its real shape.
@@ -190,7 +231,7 @@ def report(out: Path, tokens: int, only=None) -> None:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("what", choices=["layout", "report"])
+    p.add_argument("what", choices=["layout", "exported", "report"])
     p.add_argument("--out", required=True, help="an empty folder to write into")
     p.add_argument("--tokens", type=int, default=64, help="rows of the random input A (report)")
     p.add_argument("--only", help="report only layers whose name contains this (report)")
@@ -199,6 +240,8 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     if args.what == "layout":
         layout(out)
+    elif args.what == "exported":
+        exported(out)
     else:
         report(out, args.tokens, args.only)
     return 0

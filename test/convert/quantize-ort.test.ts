@@ -4,7 +4,9 @@
 // to 1e-5 of its largest value: 4 and 8 bits, with and without zero points, block sizes 16 to 128, K not a
 // multiple of the block, 2-D and 3-D A, the bias folded in, fp16 weights behind a Cast. For 4 bits the same
 // codes read high nibble first must disagree with the kernel, so the test can tell the two orders apart.
-// Needs /usr/bin/python3 with onnx and numpy (Debian's python3-onnx, python3-numpy).
+// Then the rewrite on real exporter graphs: the converter's tiny umT5 encoder (fp32 and fp16 weights),
+// every linear as int8 or int4 MatMulNBits, run against its fp32 graph.
+// Needs /usr/bin/python3 with onnx and numpy (Debian's python3-onnx, python3-numpy); the umT5 part torch too.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,6 +20,8 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const PYTHON = '/usr/bin/python3';
 const probe = spawnSync(PYTHON, ['-c', 'import onnx, numpy'], { encoding: 'utf8' });
 const hasPython = probe.status === 0;
+const hasTorch = hasPython && spawnSync(PYTHON, ['-c', 'import torch'], { encoding: 'utf8' }).status === 0;
+if (hasPython && !hasTorch) console.warn(`\n*** SKIPPED: the exported-umT5 part of test/convert/quantize-ort — ${PYTHON} cannot import torch (install python3-torch) ***\n`);
 if (!hasPython) {
   console.warn(`\n*** SKIPPED: test/convert/quantize-ort — ${PYTHON} cannot import onnx and numpy (install python3-onnx python3-numpy) ***\n`);
 }
@@ -98,4 +102,49 @@ describe.skipIf(!hasPython)('MatMulNBits from quantize.py in onnxruntime', () =>
       expect([...seen].some((s) => s.endsWith('/true/true'))).toBe(true);
     }, 120_000);
   }
+});
+
+interface Exported {
+  hidden: Array32; mask: Array32; layers: number;
+  graphs: { weights: string; bits: number | null; model: string; quantized?: number; matMulNBits?: number }[];
+}
+
+describe.skipIf(!hasTorch)('quantize_matmuls on the exported tiny umT5 encoder, in onnxruntime-web wasm', () => {
+  const out = join(dir, 'exported');
+  it('every linear becomes MatMulNBits and the output stays near the fp32 graph (int8 within 3 %, int4 within 30 %)', async () => {
+    const run = spawnSync(PYTHON, ['bench/quant_report.py', 'exported', '--out', out], { cwd: root, encoding: 'utf8' });
+    expect(run.status, `${run.stdout}\n${run.stderr}`).toBe(0);
+    const spec = JSON.parse(readFileSync(join(out, 'cases.json'), 'utf8')) as Exported;
+    const ort = await loadNodeOrt();
+    const bytes = (f: string) => readFileSync(join(out, f));
+    const hidden = bytes(spec.hidden.file);
+    const mask = bytes(spec.mask.file);
+    const feeds = {
+      hidden_states: new ort.Tensor('float32', new Float32Array(hidden.buffer.slice(hidden.byteOffset, hidden.byteOffset + hidden.byteLength)), spec.hidden.shape),
+      attention_mask: new ort.Tensor('int64', new BigInt64Array(mask.buffer.slice(mask.byteOffset, mask.byteOffset + mask.byteLength)), spec.mask.shape),
+    };
+    const outputs = new Map<string, Float32Array>();
+    for (const g of spec.graphs) {
+      const session = await ort.InferenceSession.create(bytes(g.model));
+      outputs.set(g.model, (await session.run(feeds)).prompt_embeds!.data as Float32Array);
+      await session.release();
+    }
+    const reference = outputs.get('te.fp32.onnx')!;
+    const relRms = (y: Float32Array) => {
+      let e = 0;
+      let r = 0;
+      for (let i = 0; i < y.length; i++) { e += (y[i]! - reference[i]!) ** 2; r += reference[i]! ** 2; }
+      return Math.sqrt(e / r);
+    };
+    const measured: string[] = [];
+    for (const g of spec.graphs.filter((x) => x.bits !== null)) {
+      expect(g.matMulNBits, g.model).toBe(7 * spec.layers); // q, k, v, o, wi_0, wi_1, wo per layer
+      expect(g.quantized).toBe(g.matMulNBits);
+      const error = relRms(outputs.get(g.model)!);
+      measured.push(`${g.model}: ${(error * 100).toFixed(2)} %`);
+      expect(error, g.model).toBeLessThan(g.bits === 8 ? 0.03 : 0.3);
+      expect(error, `${g.model} must differ from fp32 (it is quantized)`).toBeGreaterThan(1e-4);
+    }
+    console.log(`exported tiny umT5, rel RMS vs fp32: ${measured.join(', ')}`);
+  }, 300_000);
 });
