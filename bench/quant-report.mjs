@@ -123,6 +123,7 @@ try {
         `${pct(v.weight.maxAbs / v.weight.maxAbsWeight)} | ${pct(v.outRelRms)} | ${pct(v.outMaxRel)} |`);
     }
   }
+  lines.push('', ...(await wholeEncoder()));
   const e = cases.embedding;
   lines.push('', `## umT5 embedding rows (${e.rows} rows × ${e.dim}, random normal std 1, dequantized per row in numpy)`, '');
   lines.push('| format | bytes per row (fp16: ' + e.dim * 2 + ') | rel RMS | max abs / max |x| |', '|---|---:|---:|---:|');
@@ -266,5 +267,39 @@ window.done = { adapter: adapter ? adapter.info?.architecture + ' / ' + adapter.
   cases.forEach((c, i) => {
     out.push(`| ${c.bits} | ${c.blockSize} | ${c.zeroPoints ? 'yes' : 'no'} | ${c.K}${c.K % c.blockSize ? ' (partial block)' : ''} | ${c.bias ? 'yes' : 'no'} | ${c.fp16 ? 'yes' : 'no'} | ${columns.map((col) => cell(col[i])).join(' | ')} |`);
   });
+  return out;
+}
+
+/** The error through a whole (tiny, 2-layer) umT5 encoder exported by the converter: markdown lines. */
+async function wholeEncoder() {
+  const out = ['## Through a whole encoder (the converter\'s tiny random umT5: 2 layers, d_model 32, blocks of 16)', ''];
+  const folder = join(dir, 'exported');
+  const py = spawnSync(PYTHON, ['bench/quant_report.py', 'exported', '--out', folder], { cwd: root, encoding: 'utf8' });
+  if (py.status !== 0) return [...out, `Skipped: bench/quant_report.py exported failed (torch missing?): ${py.stderr.trim().split('\n').pop()}`];
+  const spec = JSON.parse(readFileSync(join(folder, 'cases.json'), 'utf8'));
+  const ort = await import('onnxruntime-web');
+  const raw = (f) => readFileSync(join(folder, f));
+  const buf = (b) => b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength);
+  const feeds = {
+    hidden_states: new ort.Tensor('float32', new Float32Array(buf(raw(spec.hidden.file))), spec.hidden.shape),
+    attention_mask: new ort.Tensor('int64', new BigInt64Array(buf(raw(spec.mask.file))), spec.mask.shape),
+  };
+  const ys = new Map();
+  for (const g of spec.graphs) {
+    const session = await ort.InferenceSession.create(raw(g.model));
+    ys.set(g.model, (await session.run(feeds)).prompt_embeds.data);
+    await session.release();
+  }
+  const ref = ys.get('te.fp32.onnx');
+  out.push('All 14 linears as MatMulNBits (int4 with zero points); `prompt_embeds` against the fp32 graph in onnxruntime-web wasm:', '');
+  out.push('| stored weights | format | MatMulNBits nodes | prompt_embeds rel RMS |', '|---|---|---:|---:|');
+  for (const g of spec.graphs.filter((x) => x.bits !== null)) {
+    const y = ys.get(g.model);
+    let e2 = 0;
+    let r2 = 0;
+    for (let i = 0; i < y.length; i++) { e2 += (y[i] - ref[i]) ** 2; r2 += ref[i] ** 2; }
+    out.push(`| ${g.weights} | int${g.bits}/16${g.bits === 4 ? '+zp' : ''} | ${g.matMulNBits} | ${((Math.sqrt(e2 / r2)) * 100).toFixed(2)} % |`);
+  }
+  out.push('', 'Errors compound through the layers (here above the single-layer figures); the real 24-layer encoder was not run.');
   return out;
 }
