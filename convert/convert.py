@@ -15,6 +15,7 @@ import gc
 import importlib
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -202,10 +203,16 @@ def _variants(export_fn, out_dir: Path, folder: str, weights, data=None):
     return variants, extras
 
 
+def _layer(name):
+    """The layer name quantize.default_keep expects: the export wrappers' scope removed ('module.blocks.0.attn1.to_q'
+    -> 'blocks.0.attn1.to_q'); the DiT's top-level patch-embedding MatMul ('/module/MatMul' -> 'module') is 'MatMul'."""
+    return re.sub(r"^module(\.|$)", "", name) or "MatMul"
+
+
 def _quant(args, component):
     from kinema_convert import quantize
     return Quant(block_size=args.block_size, zero_points=args.zero_points,
-                 keep=lambda name: quantize.default_keep(component, name), min_elements=args.quant_min_elements)
+                 keep=lambda name: quantize.default_keep(component, _layer(name)), min_elements=args.quant_min_elements)
 
 
 def _embedding_dtype(args, config):

@@ -164,6 +164,29 @@ class Pieces(unittest.TestCase):
             self.assertIn("sample", produced)
 
 
+class KeepRule(unittest.TestCase):
+    def test_the_dit_pieces_keep_the_time_mlp_head_and_patch_embedding_float(self):
+        config = wt.default_config("tiny")
+        with tempfile.TemporaryDirectory() as d:
+            d = Path(d)
+            testing.write_transformer(d / "tr", config, 0, 1, None)
+            args = types.SimpleNamespace(block_size=16, zero_points=False, quant_min_elements=0)
+            quant = cli._quant(args, "denoiser")
+            entries = wt.export_streaming(checkpoints.open_checkpoint(d / "tr"), config, d / "out", "int4", 1,
+                                          quant=quant, piece_bytes=1)
+            g = onnx.load(str(d / "out" / entries[1]["files"][0]["path"]), load_external_data=False).graph
+            nbits = {n.name for n in g.node if n.op_type == "MatMulNBits"}
+            self.assertTrue(any("ffn/net.2" in n for n in nbits), nbits)  # K = 32: whole blocks of 16
+            by_reason = {}
+            for r in quant.records:
+                by_reason.setdefault(r["reason"], set()).add(r["name"])
+            # the patch embedding (K = 64, whole blocks) is kept by the rule alone; so is the head. (The time MLP
+            # runs on [B, C] and exports as Gemm, which is never rewritten.)
+            self.assertLessEqual({"MatMul", "proj_out"}, {cli._layer(n) for n in by_reason.get("keep rule", set())},
+                                 by_reason)
+            self.assertFalse(any("time_" in n or "proj_out" in n or n.strip("/") == "MatMul" for n in nbits), nbits)
+
+
 class Embedding(unittest.TestCase):
     def test_quantized_table_is_codes_then_fp16_scales_read_a_chunk_at_a_time(self):
         config = dict(umt5.default_config("tiny"), vocab_size=300, d_model=32)
