@@ -680,11 +680,16 @@ class _ContextGraph(nn.Module):
 
 
 class _ShardGraph(nn.Module):
-    """Blocks [start, stop) plus, in the first shard, the embeddings and, in the last, the head."""
+    """Blocks [start, stop) plus, in the first shard, the embeddings and, in the last, the head; graph I/O names
+    as `shard_io` gives them (the same as the streaming export writes)."""
 
-    def __init__(self, module: WanTransformer3D, start: int, stop: int, first: bool, last: bool):
+    def __init__(self, module: WanTransformer3D, start: int, stop: int, first: bool, last: bool,
+                 index: Optional[int] = None, shards: Optional[int] = None):
         super().__init__()
         self.module, self.start, self.stop, self.first, self.last = module, start, stop, first, last
+        if index is None:  # two shards at most can be told from first/last alone
+            index, shards = (0 if first else 1), (1 if first and last else 2)
+        self.index, self.shards = index, shards
 
     def forward(self, *args):
         m = self.module
@@ -693,7 +698,8 @@ class _ShardGraph(nn.Module):
         if self.first:
             tokens, temb, timestep_proj = m.graph_start(feeds['hidden_states'], feeds['timestep'])
         else:
-            tokens, temb, timestep_proj = feeds['tokens'], feeds.get('temb'), feeds['timestep_proj']
+            tokens, temb, timestep_proj = feeds[names[1] if self.last else names[0]], feeds.get('temb'), \
+                feeds['timestep_proj']
         tokens = m.graph_blocks(tokens, feeds['context'], timestep_proj, feeds['rope_cos'], feeds['rope_sin'],
                                 self.start, self.stop)
         if self.last:
@@ -703,17 +709,10 @@ class _ShardGraph(nn.Module):
         return tokens
 
     def input_names(self) -> List[str]:
-        if self.first:
-            return ['hidden_states', 'timestep', 'context', 'rope_cos', 'rope_sin']
-        names = ['tokens', 'timestep_proj', 'context', 'rope_cos', 'rope_sin']
-        if self.last:
-            names = ['hidden_states', 'tokens', 'temb'] + names[1:]
-        return names
+        return shard_io(self.index, self.shards, 0, 1)[0]
 
     def output_names(self) -> List[str]:
-        if self.last:
-            return ['sample']
-        return ['tokens', 'temb', 'timestep_proj'] if self.first else ['tokens']
+        return shard_io(self.index, self.shards, 0, 1)[1]
 
 
 _AXES = {
@@ -741,7 +740,8 @@ def shard_modules(module: WanTransformer3D, shards: int = 1) -> List[Tuple[str, 
     out = []
     for i, (start, stop) in enumerate(ranges):
         name = GRAPH_DENOISER if shards == 1 else f'{GRAPH_DENOISER}_{i}'
-        out.append((name, _ShardGraph(module, start, stop, first=i == 0, last=i == len(ranges) - 1)))
+        out.append((name, _ShardGraph(module, start, stop, first=i == 0, last=i == len(ranges) - 1, index=i,
+                                      shards=len(ranges))))
     return out
 
 
@@ -802,7 +802,7 @@ def export(module: WanTransformer3D, config: dict, out_dir: Path, weights: str, 
             result = shard(*args)
             entries.append(onnx_export.export_graph(
                 shard, args, out_dir, name, input_names=inputs, output_names=outputs,
-                dynamic_axes={k: _AXES[k] for k in inputs + outputs}, weights=weights))
+                dynamic_axes={k: _axes(k) for k in inputs + outputs}, weights=weights))
             result = result if isinstance(result, tuple) else (result,)
             values.update(zip(outputs, result))
     return entries

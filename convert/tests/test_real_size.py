@@ -187,6 +187,20 @@ class KeepRule(unittest.TestCase):
             self.assertFalse(any("time_" in n or "proj_out" in n or n.strip("/") == "MatMul" for n in nbits), nbits)
 
 
+class ModuleExport(unittest.TestCase):
+    def test_the_module_export_uses_the_same_between_shard_names(self):
+        config = dict(wt.default_config("tiny"), num_layers=3)
+        module = wt.build(config)
+        wt.load_weights(module, wt.random_checkpoint(config, 0))
+        with tempfile.TemporaryDirectory() as d:
+            entries = wt.export(module, config, Path(d), "fp32", shards=3)
+            ios = [onnx_export.graph_io(Path(d) / e["files"][0]["path"]) for e in entries[1:]]
+            self.assertEqual([sorted(io["outputs"]) for io in ios], [["temb", "timestep_proj", "tokens"], ["tokens_2"],
+                                                                     ["sample"]])
+            self.assertIn("tokens", ios[1]["inputs"])
+            self.assertIn("tokens_2", ios[2]["inputs"])
+
+
 class Embedding(unittest.TestCase):
     def test_quantized_table_is_codes_then_fp16_scales_read_a_chunk_at_a_time(self):
         config = dict(umt5.default_config("tiny"), vocab_size=300, d_model=32)
