@@ -289,6 +289,20 @@ class Preset(unittest.TestCase):
         # int8's default block (128) does not divide the tiny d_model (16): the table takes the largest that does
         self.assertEqual(m["components"]["textEncoder"]["embedding"]["blockSize"], 16)
 
+    def test_zero_points_and_block_size_reach_the_graphs(self):
+        raw = self.dir / "raw"
+        code, err = run_cli("wan", "--transformer", raw / "transformer", "--out", self.dir / "zp", "--weights", "int4",
+                            "--zero-points", "--block-size", "16", "--quant-min-elements", "0")
+        self.assertEqual(code, 0, err)
+        m = json.loads((self.dir / "zp" / "manifest.json").read_text())
+        path = m["components"]["denoiser"]["variants"][0]["graphs"][1]["files"][0]["path"]
+        nodes = [n for n in onnx.load(str(self.dir / "zp" / path), load_external_data=False).graph.node
+                 if n.op_type == "MatMulNBits"]
+        self.assertTrue(nodes)
+        for n in nodes:
+            attrs = {a.name: a.i for a in n.attribute}
+            self.assertEqual((attrs["bits"], attrs["block_size"], len(n.input)), (4, 16, 4), n.name)
+
     def test_random_init_converts_what_random_init_wrote(self):
         calls = []
 
