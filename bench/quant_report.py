@@ -67,6 +67,28 @@ LAYOUT = [  # bits, block, zero points, K, N, A shape (K appended), bias, fp16 w
 ]
 
 
+def dq_layout_case(out: Path, i: int, rng, k, n, lead, bias, fp16) -> dict:
+    """A DequantizeLinear + MatMul case (int8 per column) for the same test."""
+    w = rng.standard_normal((k, n)).astype(np.float32)
+    b = rng.standard_normal(n).astype(np.float32) if bias else None
+    a = rng.standard_normal(lead + (k,)).astype(np.float32)
+    model = linear_model(w, a.shape, b)
+    if fp16:
+        onnx_export.fp16_weights_in_place(model)
+    records = qz.quantize_matmuls(model, 8, min_elements=1, op="DequantizeLinear")
+    onnx.checker.check_model(model)
+    assert [r["reason"] for r in records] == ["quantized"], records
+    dq = next(nd for nd in model.graph.node if nd.op_type == "DequantizeLinear")
+    t = {x.name: numpy_helper.to_array(x) for x in model.graph.initializer}
+    deq = t[dq.input[0]].astype(np.float64) * t[dq.input[1]].astype(np.float64)
+    bias64 = 0.0 if b is None else (b.astype(np.float16) if fp16 else b).astype(np.float64)
+    name = f"case{i}"
+    onnx.save(model, str(out / f"{name}.onnx"))
+    return {"name": name, "op": "DequantizeLinear", "bits": 8, "blockSize": k, "zeroPoints": False, "K": k, "N": n,
+            "bias": bias, "fp16": fp16, "model": f"{name}.onnx", "input": write_f32(out / f"{name}.A.f32", a),
+            "expected": write_f32(out / f"{name}.Y.f32", a.astype(np.float64) @ deq + bias64)}
+
+
 def layout(out: Path) -> None:
     rng = np.random.default_rng(13)
     cases = []
@@ -87,7 +109,7 @@ def layout(out: Path) -> None:
         expected = a.astype(np.float64) @ deq + bias64
         name = f"case{i}"
         onnx.save(model, str(out / f"{name}.onnx"))
-        case = {"name": name, "bits": bits, "blockSize": block, "zeroPoints": zp, "K": k, "N": n, "bias": bias,
+        case = {"name": name, "op": "MatMulNBits", "bits": bits, "blockSize": block, "zeroPoints": zp, "K": k, "N": n, "bias": bias,
                 "fp16": fp16, "model": f"{name}.onnx", "input": write_f32(out / f"{name}.A.f32", a),
                 "expected": write_f32(out / f"{name}.Y.f32", expected)}
         if bits == 4:
@@ -96,6 +118,8 @@ def layout(out: Path) -> None:
             wrong = qz.dequantize_weight(swapped, scales, zps, k, bits, block).astype(np.float64)
             case["wrongNibbleOrder"] = write_f32(out / f"{name}.wrong.f32", a.astype(np.float64) @ wrong + bias64)
         cases.append(case)
+    cases.append(dq_layout_case(out, len(cases), rng, 96, 40, (2, 5), True, False))
+    cases.append(dq_layout_case(out, len(cases), rng, 70, 24, (3,), False, True))
     (out / "cases.json").write_text(json.dumps({"cases": cases}, indent=1))
 
 

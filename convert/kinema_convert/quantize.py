@@ -118,6 +118,21 @@ def dequantize_weight(b_q: np.ndarray, scales: np.ndarray, zero_points: Optional
     return np.ascontiguousarray(w.reshape(n, nb * block_size)[:, :k].T)
 
 
+def quantize_columns_int8(b: np.ndarray):
+    """B [K, N] -> (int8 [K, N], float32 scales [N]): symmetric per column, scale = max|B[:, n]| / 127 (the
+    DequantizeLinear form of quantize_matmuls). Rows are processed in chunks."""
+    if b.ndim != 2:
+        raise ValueError(f"a MatMul weight must be 2-D [K, N]; got shape {b.shape}")
+    k, n = b.shape
+    scale = (np.abs(b).max(axis=0) / 127).astype(np.float32)
+    inv = np.divide(1.0, scale, out=np.zeros_like(scale), where=scale > 0)
+    q = np.empty((k, n), dtype=np.int8)
+    step = max(1, _CHUNK_VALUES // max(1, n))
+    for r0 in range(0, k, step):
+        q[r0:r0 + step] = np.clip(np.rint(b[r0:r0 + step] * inv), -127, 127)
+    return q, scale
+
+
 # ----------------------------------------------------------------------------------------------------------
 # The graph rewrite
 
@@ -138,9 +153,15 @@ def _keep_nothing(_name: str) -> bool:
 
 def quantize_matmuls(model: onnx.ModelProto, bits: int, block_size: Optional[int] = None, zero_points: bool = False,
                      keep: Callable[[str], bool] = _keep_nothing, min_elements: int = MIN_ELEMENTS,
-                     fold_bias: bool = False, whole_blocks: bool = True) -> list:
+                     fold_bias: bool = False, whole_blocks: bool = True, op: str = "MatMulNBits") -> list:
     """Rewrite, in place, every MatMul whose B is a 2-D float initializer (float32, or float16 behind the
-    Cast that onnx_export.fp16_weights_in_place writes) as MatMulNBits. `keep(layer)` gets the layer's
+    Cast that onnx_export.fp16_weights_in_place writes) as MatMulNBits.
+
+    op="DequantizeLinear" (bits 8 only) writes instead an int8 weight [K, N] with one float32 scale per
+    column (symmetric, per-axis, opset 13) and DequantizeLinear -> MatMul: onnxruntime-web 1.30's JSEP
+    WebGPU build (the one src/runtime/ort.ts loads) refuses 8-bit MatMulNBits but places both of these
+    nodes on the GPU (measured in Chromium, bench/quant-report.md), and onnxruntime's CPU optimizer fuses
+    the pair back into MatMulNBits. block_size, zero_points, fold_bias and whole_blocks do not apply. `keep(layer)` gets the layer's
     module path (see layer_name) and True leaves that MatMul in float; so do weights with fewer than
     `min_elements` values. With `fold_bias`, an Add of a 1-D initializer [N] that alone consumes the
     MatMul's output becomes MatMulNBits' bias input: onnxruntime's CPU kernel (wasm, node) takes it, but
@@ -151,6 +172,11 @@ def quantize_matmuls(model: onnx.ModelProto, bits: int, block_size: Optional[int
     (onnxruntime-web/webgpu) run it. None of Wan2.1's real layers has such a K at blocks 16 to 128. The model's initializers must hold their data
     (onnx.load(..., load_external_data=True)). Returns one record per MatMul with an initializer weight:
     {name, initializer, K, N, bits (int, or 'kept'), block_size, reason}."""
+    if op not in ("MatMulNBits", "DequantizeLinear"):
+        raise ValueError(f"`op` must be 'MatMulNBits' or 'DequantizeLinear'; got {op!r}")
+    per_column = op == "DequantizeLinear"
+    if per_column and bits != 8:
+        raise ValueError(f"op='DequantizeLinear' stores int8 weights: `bits` must be 8; got {bits!r}")
     if block_size is None:
         block_size = DEFAULT_BLOCK_SIZE.get(bits, 32)
     check_format(bits, block_size)
@@ -207,37 +233,47 @@ def quantize_matmuls(model: onnx.ModelProto, bits: int, block_size: Optional[int
         if keep(name):
             record["reason"] = "keep rule"
             continue
-        if whole_blocks and k % block_size:
+        if whole_blocks and k % block_size and not per_column:
             record["reason"] = f"K {k} is not a multiple of the block size {block_size}"
             continue
-        w = to_array(init)
-        b_q, scales, zps = quantize_weight(w, bits, block_size, zero_points)
-        del w
         base = re.sub(r"[^A-Za-z0-9_.]", "_", name).strip("_") or "w"
-        q_name, s_name = fresh(f"{base}.q{bits}"), fresh(f"{base}.scales")
-        new_inits += [numpy_helper.from_array(b_q, q_name), numpy_helper.from_array(scales, s_name)]
-        inputs = [node.input[0], q_name, s_name]
-        if zps is not None:
-            z_name = fresh(f"{base}.zero_points")
-            new_inits.append(numpy_helper.from_array(zps, z_name))
-            inputs.append(z_name)
-        output, at = node.output[0], node
-        users = consumers.get(output, [])
-        if fold_bias and len(users) == 1 and users[0].op_type == "Add" and output not in graph_outputs:
-            add = users[0]
-            other = add.input[1] if add.input[0] == output else add.input[0]
-            b_init, b_cast = weight_of(other)
-            if b_init is not None and list(b_init.dims) == [n] and add.input[0] != add.input[1]:
-                inputs += [""] * (4 - len(inputs)) + ["", other]  # zero_points (maybe empty), g_idx empty, bias
-                output = add.output[0]
-                record["bias"] = b_init.name
-                at = add  # the node takes the Add's place: the bias is surely computed by then
-        new = helper.make_node("MatMulNBits", inputs, [output], name=node.name or fresh("MatMulNBits"),
-                               domain=MS_DOMAIN, K=k, N=n, bits=bits, block_size=block_size, accuracy_level=0)
-        replaced[id(at)] = new
-        if at is not node:
-            dropped_nodes.add(id(node))
-        record.update(bits=bits, block_size=block_size, reason="quantized", zero_points=bool(zero_points))
+        w = to_array(init)
+        if per_column:
+            q, scale = quantize_columns_int8(w)
+            del w
+            q_name, s_name, w_name = fresh(f"{base}.int8"), fresh(f"{base}.scales"), fresh(f"{base}.dequantized")
+            new_inits += [numpy_helper.from_array(q, q_name), numpy_helper.from_array(scale, s_name)]
+            replaced[id(node)] = [
+                helper.make_node("DequantizeLinear", [q_name, s_name], [w_name], axis=1, name=f"{node.name}_dequantize"),
+                helper.make_node("MatMul", [node.input[0], w_name], list(node.output), name=node.name)]
+            record.update(bits=8, reason="quantized", op=op)
+        else:
+            b_q, scales, zps = quantize_weight(w, bits, block_size, zero_points)
+            del w
+            q_name, s_name = fresh(f"{base}.q{bits}"), fresh(f"{base}.scales")
+            new_inits += [numpy_helper.from_array(b_q, q_name), numpy_helper.from_array(scales, s_name)]
+            inputs = [node.input[0], q_name, s_name]
+            if zps is not None:
+                z_name = fresh(f"{base}.zero_points")
+                new_inits.append(numpy_helper.from_array(zps, z_name))
+                inputs.append(z_name)
+            output, at = node.output[0], node
+            users = consumers.get(output, [])
+            if fold_bias and len(users) == 1 and users[0].op_type == "Add" and output not in graph_outputs:
+                add = users[0]
+                other = add.input[1] if add.input[0] == output else add.input[0]
+                b_init, _ = weight_of(other)
+                if b_init is not None and list(b_init.dims) == [n] and add.input[0] != add.input[1]:
+                    inputs += [""] * (4 - len(inputs)) + ["", other]  # zero_points (maybe empty), g_idx empty, bias
+                    output = add.output[0]
+                    record["bias"] = b_init.name
+                    at = add  # the node takes the Add's place: the bias is surely computed by then
+            replaced[id(at)] = [helper.make_node("MatMulNBits", inputs, [output], name=node.name or fresh("MatMulNBits"),
+                                                 domain=MS_DOMAIN, K=k, N=n, bits=bits, block_size=block_size,
+                                                 accuracy_level=0)]
+            if at is not node:
+                dropped_nodes.add(id(node))
+            record.update(bits=bits, block_size=block_size, reason="quantized", zero_points=bool(zero_points))
         # Free the float bytes now: a real shard holds GBs of them. Unused tensors are removed below.
         consumers[node.input[1]] = [c for c in consumers.get(node.input[1], []) if c is not node]
         if not consumers[node.input[1]] and cast is not None:
@@ -250,7 +286,7 @@ def quantize_matmuls(model: onnx.ModelProto, bits: int, block_size: Optional[int
 
     if not replaced:
         return records
-    nodes = [replaced.get(id(node), node) for node in g.node if id(node) not in dropped_nodes]
+    nodes = [new for node in g.node if id(node) not in dropped_nodes for new in replaced.get(id(node), [node])]
     # A bias whose Add went away is now consumed by the MatMulNBits; an Add input Cast stays as it is.
     del g.node[:]
     g.node.extend(nodes)
@@ -262,7 +298,7 @@ def quantize_matmuls(model: onnx.ModelProto, bits: int, block_size: Optional[int
     infos = [vi for vi in g.value_info if vi.name in produced]
     del g.value_info[:]
     g.value_info.extend(infos)
-    if not any(op.domain == MS_DOMAIN for op in model.opset_import):
+    if not per_column and not any(o.domain == MS_DOMAIN for o in model.opset_import):
         model.opset_import.append(helper.make_opsetid(MS_DOMAIN, 1))
     return records
 

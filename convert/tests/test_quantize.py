@@ -173,6 +173,28 @@ class GraphRewrite(unittest.TestCase):
         self.rewrite(model, fold_bias=True)
         self.assertEqual([n.op_type for n in g.node], ["Cast", "MatMulNBits"])
 
+    def test_dequantize_linear_form(self):
+        model, w, b = linear_model(100, 40, bias=True, fp16=True)  # K needs no whole blocks here
+        records = qz.quantize_matmuls(model, 8, op="DequantizeLinear", min_elements=16)
+        onnx.checker.check_model(model)
+        self.assertEqual([n.op_type for n in model.graph.node], ["Cast", "DequantizeLinear", "MatMul", "Add"])
+        self.assertNotIn("com.microsoft", [o.domain for o in model.opset_import])
+        self.assertEqual((records[0]["bits"], records[0]["op"], records[0]["reason"]), (8, "DequantizeLinear", "quantized"))
+        dq = model.graph.node[1]
+        self.assertEqual({a.name: a.i for a in dq.attribute}, {"axis": 1})
+        t = inits_of(model)
+        q, scale = t[dq.input[0]], t[dq.input[1]]
+        self.assertEqual((q.dtype, q.shape, scale.shape), (np.dtype(np.int8), (100, 40), (40,)))
+        self.assertNotIn("W__fp16", t)
+        w16 = w.astype(np.float16).astype(np.float32)
+        np.testing.assert_allclose(scale, np.abs(w16).max(axis=0) / 127, rtol=1e-6)
+        self.assertTrue(np.all(np.abs(q * scale - w16) <= scale / 2 + 1e-6))
+        self.assertEqual(int(np.abs(q).max()), 127)
+        with self.assertRaisesRegex(ValueError, "bits` must be 8"):
+            qz.quantize_matmuls(linear_model(64, 40)[0], 4, op="DequantizeLinear")
+        with self.assertRaisesRegex(ValueError, "`op`"):
+            qz.quantize_matmuls(linear_model(64, 40)[0], 8, op="QLinearMatMul")
+
     def test_keep_rule_and_small_weights(self):
         model, _, _ = linear_model(64, 40, name="/proj_out")
         records = self.rewrite(model, keep=lambda n: qz.default_keep("denoiser", n))
