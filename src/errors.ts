@@ -28,7 +28,7 @@ export type KinemaErrorCode =
   | 'PROVIDER_FAILED' // cloud: any other provider-side failure
   | 'DISPOSED' // the generator (or its engine) was disposed while the call was pending, or before it
   | 'BUSY' // the generator is already generating (or loading) and cannot start this call now
-  | 'FILE_TOO_LARGE' // a model file is larger than this build can load
+  | 'FILE_TOO_LARGE' // kept for compatibility: the loader no longer raises it (large files are stored in chunks)
   | 'STORAGE_QUOTA' // not enough storage for the model's files
   | 'MODEL_INCOMPLETE' // the manifest lacks a component (or tokenizer) generation needs; it loads for component runs only
   | 'INTERNAL';

@@ -15,7 +15,7 @@ export type {
   CallOptions, CloudOptions, GenerateRequest, GeneratorOptions, GeneratorState, LoadResult, Logger, VideoGenerator,
 } from './api/types';
 export type {
-  BackendChoice, CacheKind, CachedModelInfo, Capabilities, CloudProvider, FramesResult, GenerateResult, LocalBackend,
+  BackendChoice, CacheKind, CachedModelInfo, Capabilities, CloudProvider, FramesResult, GenerateResult, LoadMemory, LocalBackend, MemoryLimits,
   OutputFormat, StageTimings, UpscaleFilter, UsedBackend, VideoResult, WebGpuInfo, WeightPreference,
 } from './contract';
 export type { CloudState, ComponentName, ProgressEvent, ProgressListener, Stage } from './progress/events';
