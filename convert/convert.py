@@ -390,7 +390,8 @@ def _random_init(args, out: Path):
 
 
 def _memory(manifest, components):
-    """components.<c>.variants[i].memory: weightsBytes (graph + external-data + data files of the variant) and
+    """components.<c>.variants[i].memory: weightsBytes (the graph and external-data files the variant's sessions
+    hold; its data files, the token table, live in JS memory and are not counted) and
     activationBytes (the estimate at the manifest's default size and frames; convert/README.md)."""
     d = manifest["defaults"]
     cfg = manifest["guidance"]["cfg"]
@@ -409,7 +410,7 @@ def _memory(manifest, components):
                                                 d["width"] // 8)
     for name, comp in components.items():
         for v in comp["variants"]:
-            files = [f for g in v["graphs"] for f in g["files"]] + list(v.get("data", []))
+            files = [f for g in v["graphs"] for f in g["files"]]
             v["memory"] = {"weightsBytes": sum(f["bytes"] for f in files), "activationBytes": int(act[name])}
 
 

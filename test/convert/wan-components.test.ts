@@ -199,8 +199,8 @@ describe.skipIf(!hasTorch)('Wan components on random weights: converter → comp
           const sizes = variant.graphs.flatMap((g: { files: { bytes: number }[] }) => g.files.map((f) => f.bytes));
           files.set(`${layout.tag}/${component}`, sizes);
           for (const bytes of sizes) expect(bytes).toBeLessThanOrEqual(limit);
-          const data = (variant.data ?? []).map((f: { bytes: number }) => f.bytes);
-          expect(variant.memory.weightsBytes).toBe([...sizes, ...data].reduce((a: number, b: number) => a + b, 0));
+          // the bytes the sessions hold (graph + external data); the token table (variant data) is JS memory
+          expect(variant.memory.weightsBytes).toBe(sizes.reduce((a: number, b: number) => a + b, 0));
           expect(variant.memory.activationBytes).toBeGreaterThan(0);
         }
       });
