@@ -43,6 +43,12 @@ for (let i = 0; i < argv.length; i++) {
 const started = Date.now();
 const loadBefore = loadavg()[0];
 const dir = mkdtempSync(join(tmpdir(), 'kinema-quant-report-'));
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => {
+    if (!options.keep) rmSync(dir, { recursive: true, force: true }); // the graphs are GBs
+    process.exit(130);
+  });
+}
 try {
   const args = ['bench/quant_report.py', 'report', '--out', dir, '--tokens', String(options.tokens)];
   if (options.only) args.push('--only', options.only);
@@ -95,7 +101,7 @@ try {
   }
 
   const pct = (x) => `${(x * 100).toFixed(x < 0.01 ? 3 : 2)} %`;
-  const label = (v) => `int${v.bits}/${v.blockSize}${v.zeroPoints ? '+zp' : ''}`;
+  const label = (v) => (v.op === 'DequantizeLinear' ? 'int8/column (DQ)' : `int${v.bits}/${v.blockSize}${v.zeroPoints ? '+zp' : ''}`);
   const lines = [];
   const seconds = ((Date.now() - started) / 1000).toFixed(0);
   lines.push('# Weight quantization error at the real layer shapes (random weights)', '');
@@ -105,7 +111,8 @@ try {
     `Python took ${cases.pythonSeconds} s of it), onnxruntime-web ${version} wasm, one thread, in Node.`, '');
   lines.push(`Each layer is Y = A·W with W [K, N] random normal (std 1/√(3K), torch's Linear init) and A [1, ${cases.tokens}, K] ` +
     'random normal; the quantized graph (convert/kinema_convert/quantize.py → com.microsoft MatMulNBits, symmetric ' +
-    'unless "+zp") runs on the same A in the same runtime as the fp32 graph. **out rel RMS** = ‖Y_q − Y‖ / ‖Y‖; ' +
+    'unless "+zp"; "int8/column (DQ)" is the DequantizeLinear → MatMul form with one scale per column) runs on the same A ' +
+    'in the same runtime as the fp32 graph. **out rel RMS** = ‖Y_q − Y‖ / ‖Y‖; ' +
     '**out max** = max |Y_q − Y| / max |Y|; **w rel RMS** = ‖dequant(W_q) − W‖ / ‖W‖ (numpy); bytes = B + scales (+ zero points).', '');
 
   lines.push('## Output error per layer type (onnxruntime-web wasm vs the fp32 graph)', '');
@@ -140,7 +147,7 @@ try {
   lines.push('', '## Reading', '');
   lines.push(`- int8 block 128 (the DiT default): output rel RMS ${spread('int8/128')} over all layer types; ` +
     `int8/32 ${spread('int8/32')}. int4 block 32 (the umT5 default): ${spread('int4/32')}; with zero points ${spread('int4/32+zp')}; ` +
-    `int4/128 ${spread('int4/128')}.`);
+    `int4/128 ${spread('int4/128')}; the int8 DequantizeLinear form (one scale per column) ${spread('int8/column (DQ)')}.`);
   const kept = results.filter((r) => r.keptByDefault);
   const keptParams = kept.reduce((n, r) => n + r.K * r.N, 0);
   const int8Bytes = kept.reduce((n, r) => n + (r.variants.find((v) => label(v) === 'int8/128')?.weightBytes ?? 0), 0);
@@ -253,8 +260,10 @@ window.done = { adapter: adapter ? adapter.info?.architecture + ' / ' + adapter.
     .replace(/\S*onnxruntime\/(\S+) \S+::\S+\([^)]*\) /, '$1: ').replace(/ Stacktrace:.*$/, '').replace(/\|/g, '/').slice(0, 160);
   const cell = (r) => (r.ok ? (r.rel < 1e-5 ? `ok (${r.rel.toExponential(1)})` : `WRONG (${r.rel.toExponential(1)})`) : `fails: ${reason(r.error)}`);
   // What fails where, from the table: every 8-bit case; 4-bit with a partial last block; 4-bit with a bias input
-  const groups = [['8-bit weights', (c) => c.bits === 8], ['a partial last block (4-bit)', (c) => c.bits === 4 && c.K % c.blockSize !== 0],
-    ['a bias input (4-bit)', (c) => c.bits === 4 && c.bias], ['4-bit, whole blocks, no bias', (c) => c.bits === 4 && c.K % c.blockSize === 0 && !c.bias]];
+  const nbits = (c) => c.op !== 'DequantizeLinear';
+  const groups = [['8-bit MatMulNBits', (c) => nbits(c) && c.bits === 8], ['a partial last block (4-bit)', (c) => nbits(c) && c.bits === 4 && c.K % c.blockSize !== 0],
+    ['a bias input (4-bit)', (c) => nbits(c) && c.bits === 4 && c.bias], ['4-bit, whole blocks, no bias', (c) => nbits(c) && c.bits === 4 && c.K % c.blockSize === 0 && !c.bias],
+    ['int8 DequantizeLinear → MatMul', (c) => !nbits(c)]];
   builds.forEach(([name], b) => {
     const verdicts = groups.map(([what, pick]) => {
       const rs = cases.map((c, i) => [c, columns[b][i]]).filter(([c]) => pick(c)).map(([, r]) => r.ok && r.rel < 1e-5);
@@ -263,9 +272,10 @@ window.done = { adapter: adapter ? adapter.info?.architecture + ' / ' + adapter.
     out.push(`- ${name}: ${verdicts.join('; ')}.`);
   });
   out.push('');
-  out.push(`| bits | block | zero points | K | bias input | fp16 weight | ${builds.map(([name]) => name).join(' | ')} |`, `|---|---|---|---|---|---|${builds.map(() => '---').join('|')}|`);
+  out.push(`| form | bits | block | zero points | K | bias input | fp16 weight | ${builds.map(([name]) => name).join(' | ')} |`, `|---|---|---|---|---|---|---|${builds.map(() => '---').join('|')}|`);
   cases.forEach((c, i) => {
-    out.push(`| ${c.bits} | ${c.blockSize} | ${c.zeroPoints ? 'yes' : 'no'} | ${c.K}${c.K % c.blockSize ? ' (partial block)' : ''} | ${c.bias ? 'yes' : 'no'} | ${c.fp16 ? 'yes' : 'no'} | ${columns.map((col) => cell(col[i])).join(' | ')} |`);
+    const dq = !nbits(c);
+    out.push(`| ${dq ? 'DequantizeLinear + MatMul' : 'MatMulNBits'} | ${c.bits} | ${dq ? 'column' : c.blockSize} | ${c.zeroPoints ? 'yes' : 'no'} | ${c.K}${!dq && c.K % c.blockSize ? ' (partial block)' : ''} | ${c.bias ? (dq ? 'Add' : 'yes') : 'no'} | ${c.fp16 ? 'yes' : 'no'} | ${columns.map((col) => cell(col[i])).join(' | ')} |`);
   });
   return out;
 }

@@ -239,6 +239,18 @@ def report(out: Path, tokens: int, only=None) -> None:
                                       "weightBytes": weight_bytes,
                                       "weight": matmul_weight_error(w, b_q, scales, zps, bits, block)})
             del model
+        # the int8 DequantizeLinear form (one scale per column), which the JSEP WebGPU build runs
+        model = linear_model(w, a.shape)
+        qz.quantize_matmuls(model, 8, min_elements=1, op="DequantizeLinear")
+        dq = next(nd for nd in model.graph.node if nd.op_type == "DequantizeLinear")
+        t = {x.name: numpy_helper.to_array(x) for x in model.graph.initializer}
+        q, scale = t[dq.input[0]], t[dq.input[1]]
+        file = f"{name}.int8.dq.onnx"
+        onnx.save(model, str(out / file))
+        entry["variants"].append({"bits": 8, "blockSize": None, "zeroPoints": False, "op": "DequantizeLinear",
+                                  "model": file, "weightBytes": q.nbytes + scale.nbytes,
+                                  "weight": weight_error(w, q.astype(np.float32) * scale)})
+        del model, t, q
         layers.append(entry)
     rows = []
     v, d = EMBEDDING
