@@ -381,8 +381,26 @@ def _random_init(args, out: Path):
     except ImportError as e:
         raise CheckpointError(f"kinema_convert.random_init cannot be imported ({e})") from None
     dest = out / ".random-checkpoints"
-    _log(f"random init: writing {args.random_init} checkpoints (seed {args.seed}) into {dest}")
-    paths = random_init.write_random(args.random_init, dest, args.seed)
+    marker = dest / "kinema-random-init.json"
+    keys = ("text_encoder", "tokenizer", "transformer", "decoder")
+    done = None
+    if marker.is_file():
+        try:
+            done = json.loads(marker.read_text())
+        except json.JSONDecodeError:
+            done = None
+    if done and done.get("preset") == args.random_init and done.get("seed") == args.seed \
+            and all(Path(done["paths"].get(k, "")).exists() for k in keys):
+        _log(f"random init: reusing the {args.random_init} checkpoints (seed {args.seed}) in {dest}, written "
+             f"whole by an earlier run (delete {marker.name} to write them again)")
+        paths = done["paths"]
+    else:
+        if marker.exists():
+            marker.unlink()
+        _log(f"random init: writing {args.random_init} checkpoints (seed {args.seed}) into {dest}")
+        paths = random_init.write_random(args.random_init, dest, args.seed)
+        paths = {k: str(paths[k]) for k in keys}
+        marker.write_text(json.dumps({"preset": args.random_init, "seed": args.seed, "paths": paths}, indent=2) + "\n")
     args.text_encoder = str(paths["text_encoder"])
     args.tokenizer = str(paths["tokenizer"])
     args.transformer = str(paths["transformer"])

@@ -321,6 +321,18 @@ class Preset(unittest.TestCase):
                                 "--quant-min-elements", "0", "--block-size", "16")
         self.assertEqual(code, 0, err)
         self.assertEqual(calls, [("wan2.1-t2v-1.3b", out / ".random-checkpoints", 5)])
+        # a second run reuses the checkpoints a whole earlier run wrote; another seed writes them again
+        with mock.patch.dict(sys.modules, {"kinema_convert.random_init": fake}), \
+                mock.patch.object(kinema_convert, "random_init", fake, create=True):
+            code, err = run_cli("wan", "--random-init", "wan2.1-t2v-1.3b", "--out", out, "--seed", "5",
+                                "--quant-min-elements", "0", "--block-size", "16")
+            self.assertEqual(code, 0, err)
+            self.assertIn("reusing", err)
+            self.assertEqual(len(calls), 1)
+            code, err = run_cli("wan", "--random-init", "wan2.1-t2v-1.3b", "--out", out, "--seed", "6",
+                                "--quant-min-elements", "0", "--block-size", "16")
+            self.assertEqual(code, 0, err)
+            self.assertEqual(len(calls), 2)
         m = json.loads((out / "manifest.json").read_text())
         self.assertEqual(m["id"], "wan2.1-t2v-1.3b")
         self.assertEqual(list(m["components"]), ["textEncoder", "denoiser", "vaeDecoder"])
