@@ -6,6 +6,7 @@ torch 1.13's exporter writes one external file per tensor once a model passes 2 
 goes to a scratch folder first and is then loaded, rewritten and saved in the final layout. The
 rewrite never serializes the whole model to one protobuf (that fails past 2 GB).
 """
+import contextlib
 import hashlib
 
 import shutil
@@ -172,6 +173,21 @@ def export_model(module: torch.nn.Module, args: tuple, scratch_dir, *, input_nam
     elif weights in QUANT_BITS:
         (quant or Quant()).apply(model, weights)
     return model
+
+
+@contextlib.contextmanager
+def no_init():
+    """Build modules without their random initialisation (torch.empty storage), for parts whose every tensor is
+    then loaded from a checkpoint: at real size the init alone costs seconds per layer."""
+    classes = (torch.nn.Linear, torch.nn.Embedding, torch.nn.modules.conv._ConvNd)
+    saved = [c.reset_parameters for c in classes]
+    try:
+        for c in classes:
+            c.reset_parameters = lambda self: None
+        yield
+    finally:
+        for c, f in zip(classes, saved):
+            c.reset_parameters = f
 
 
 def _copy(message):

@@ -490,7 +490,7 @@ def export_streaming(ckpt, config: dict, out_dir, weights: str, shards: int, qua
     """The graphs of `export`, built from a lazy checkpoint: each graph is exported in pieces of at most
     `piece_bytes` float32 weight bytes (at least one layer), each piece quantized (int8/int4) and written
     into the graph's data file before the next is built. Same names and I/O as `export`."""
-    from .onnx_export import GraphWriter, export_model, graph_file_name
+    from .onnx_export import GraphWriter, export_model, graph_file_name, no_init
     s = _settings(config)
     ranges = shard_ranges(s["layers"], shards)
     per_piece = max(1, int(piece_bytes) // quantized_layer_bytes(config, "fp32"))
@@ -510,7 +510,8 @@ def export_streaming(ckpt, config: dict, out_dir, weights: str, shards: int, qua
             last = p == len(pieces) - 1
             p_in = ins[0] if p == 0 else f"{ins[0]}__piece{p}"
             p_out = outs[0] if last else f"{ins[0]}__piece{p + 1}"
-            part = EncoderPart(config, a, b, final=last and i == shards - 1)
+            with no_init():  # every tensor is loaded next
+                part = EncoderPart(config, a, b, final=last and i == shards - 1)
             part.load(ckpt)
             axes = {n: {0: "batch", 1: "sequence"} for n in (p_in, "attention_mask", p_out)}
             model = export_model(part, (hidden, mask), out_dir / f".{graph_file_name(name, weights)}.{p}.export",

@@ -832,14 +832,17 @@ _NON_BLOCK_PREFIXES = ('patch_embedding.', 'condition_embedder.', 'proj_out.', '
 
 
 def build_part(config: dict, blocks: Sequence[int]) -> WanTransformer3D:
-    """A WanTransformer3D holding every non-block weight and only the given blocks (as `blocks.<i>`)."""
+    """A WanTransformer3D holding every non-block weight and only the given blocks (as `blocks.<i>`), left
+    uninitialised: load it with CheckpointView.load_into."""
+    from .onnx_export import no_init
     config = check_config(config)
-    module = WanTransformer3D(dict(config, num_layers=1))
-    module.config = config
-    heads, head_dim = config['num_attention_heads'], config['attention_head_dim']
-    module.blocks = nn.ModuleDict({str(i): WanTransformerBlock(heads * head_dim, config['ffn_dim'], heads,
-                                                               config['cross_attn_norm'], config['eps'])
-                                   for i in blocks})
+    with no_init():  # every tensor is loaded from the checkpoint next (CheckpointView.load_into)
+        module = WanTransformer3D(dict(config, num_layers=1))
+        module.config = config
+        heads, head_dim = config['num_attention_heads'], config['attention_head_dim']
+        module.blocks = nn.ModuleDict({str(i): WanTransformerBlock(heads * head_dim, config['ffn_dim'], heads,
+                                                                   config['cross_attn_norm'], config['eps'])
+                                       for i in blocks})
     return module.eval()
 
 
