@@ -55,7 +55,8 @@ function traceA(rounds, e2e, bare) {
 const say = (line = '') => { lines.push(line); console.log(line); };
 
 process.env.VITE_CONFIG_NATIVE_IGNORE_WARNING = 'true';
-const server = await createServer({ root, configFile: resolve(root, 'vite.config.ts'), mode: 'bench', logLevel: 'error' });
+// No file watching and no HMR: an edit elsewhere in the repository must not reload the page mid-run.
+const server = await createServer({ root, configFile: resolve(root, 'vite.config.ts'), mode: 'bench', logLevel: 'error', server: { hmr: false, watch: null } });
 await server.listen();
 const base = server.resolvedUrls.local[0];
 const { findChromium, CHROMIUM_ARGS } = await server.ssrLoadModule('/src/node/chromium.ts');
