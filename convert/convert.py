@@ -86,10 +86,10 @@ def _size(value):
 
 
 def parser():
-    p = _Parser(prog="convert", description="Convert checkpoints into a kinema model folder.")
+    p = _Parser(prog="convert", allow_abbrev=False, description="Convert checkpoints into a kinema model folder.")
     sub = p.add_subparsers(dest="command", metavar="{wan,make-random}")
     sub.required = True
-    w = sub.add_parser("wan", help="Wan2.1 text-to-video (diffusers layout; rCM/Wan .pt for the transformer)")
+    w = sub.add_parser("wan", allow_abbrev=False, help="Wan2.1 text-to-video (diffusers layout; rCM/Wan .pt for the transformer)")
     w.error = p.error
     w.add_argument("--transformer", help="diffusers transformer/ folder, or an original Wan/rCM .pt/.safetensors file")
     w.add_argument("--transformer-config", help="config.json for a --transformer file (default: Wan2.1-T2V-1.3B)")
@@ -148,7 +148,7 @@ def parser():
     w.add_argument("--steps", type=_positive, default=None, help="default steps (unipc/euler 50, rcm 4)")
     w.add_argument("--guidance-scale", type=float, default=None, help="default CFG scale (5.0; rcm: off)")
     w.add_argument("--max-length", type=_positive, default=512, help="prompt tokens (512, as diffusers' Wan)")
-    r = sub.add_parser("make-random", help="random-weight tiny checkpoints for tests")
+    r = sub.add_parser("make-random", allow_abbrev=False, help="random-weight tiny checkpoints for tests")
     r.error = p.error
     r.add_argument("--tiny", action="store_true", help="the tiny test configs (required; the only size offered)")
     r.add_argument("--out", required=True)
