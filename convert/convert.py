@@ -33,7 +33,7 @@ _GRAPH_KEYS = ("name", "files", "perPrompt")
 PRESETS = {
     "wan2.1-t2v-1.3b": {
         "id": "wan2.1-t2v-1.3b", "name": "Wan2.1 T2V 1.3B", "sampler": "rcm",
-        "width": 416, "height": 240, "num_frames": 21, "sizes": [(240, 416), (832, 480), (480, 832)],
+        "width": 416, "height": 240, "num_frames": 21, "max_num_frames": 81, "sizes": [(240, 416), (832, 480), (480, 832)],
         "text_encoder_weights": ["int4"], "transformer_weights": ["int8"], "decoder_weights": ["fp16"],
         "embedding_weights": "int4",
     },
@@ -143,7 +143,10 @@ def parser():
     w.add_argument("--model-version", default="1.0.0", help="manifest version")
     w.add_argument("--width", type=_positive, default=None, help="default width (832; tiny models: 64)")
     w.add_argument("--height", type=_positive, default=None, help="default height (480; tiny models: 64)")
-    w.add_argument("--num-frames", type=_positive, default=None, help="default and largest frame count, 4k+1 (81)")
+    w.add_argument("--num-frames", type=_positive, default=None, help="default frame count, 4k+1 (81; the preset 21), also the largest "
+                        "unless --max-num-frames")
+    w.add_argument("--max-num-frames", type=_positive, default=None,
+                   help="largest frame count, 4k+1 (default: --num-frames; the preset: 81)")
     w.add_argument("--sizes", type=_size, nargs="*", default=None, help="further allowed sizes, WIDTHxHEIGHT")
     w.add_argument("--steps", type=_positive, default=None, help="default steps (unipc/euler 50, rcm 4)")
     w.add_argument("--guidance-scale", type=float, default=None, help="default CFG scale (5.0; rcm: off)")
@@ -362,7 +365,7 @@ def _apply_preset(args):
         args.name = preset["name"]
     if args.sampler is None and args.scheduler is None:
         args.sampler = preset["sampler"]
-    for key in ("width", "height", "num_frames"):
+    for key in ("width", "height", "num_frames", "max_num_frames"):
         if getattr(args, key) is None:
             setattr(args, key, preset[key])
     if args.sizes is None:
@@ -486,7 +489,8 @@ def run_wan(args):
     manifest = mf.build_manifest(components=components, scheduler=scheduler, tokenizer_files=tokenizer_files,
                                  model_id=args.id, name=args.name, version=args.model_version,
                                  max_length=args.max_length, width=width, height=height, num_frames=frames,
-                                 sizes=sizes, steps=args.steps, guidance_scale=args.guidance_scale)
+                                 sizes=sizes, steps=args.steps, guidance_scale=args.guidance_scale,
+                                 max_frames=args.max_num_frames)
     for k, c in components.items():
         c["_config"] = configs[k]
     _memory(manifest, components)

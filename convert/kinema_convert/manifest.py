@@ -115,7 +115,7 @@ def _sizes(width, height, extra):
 def build_manifest(*, components: dict, scheduler: dict, tokenizer_files=None, model_id="wan2.1-t2v",
                    name="Wan2.1 T2V", version="1.0.0", description=None, max_length=512, width=832,
                    height=480, num_frames=81, fps=16, sizes=(), license_="Apache-2.0", steps=None,
-                   guidance_scale=None) -> dict:
+                   guidance_scale=None, max_frames=None) -> dict:
     """The whole manifest. `components` maps textEncoder/denoiser/vaeDecoder to their finished
     component objects (variants with graphs); absent components are simply not there."""
     few_step = scheduler["type"] == "rcm"
@@ -128,6 +128,9 @@ def build_manifest(*, components: dict, scheduler: dict, tokenizer_files=None, m
         raise UsageError(f"`--steps` must be an integer from 1 to {max_steps} for this sampler; got {steps}")
     if (num_frames - 1) % 4:
         raise UsageError(f"`--num-frames` must be 4k+1 (Wan compresses time 4x); got {num_frames}")
+    max_frames = num_frames if max_frames is None else max_frames
+    if (max_frames - 1) % 4 or max_frames < num_frames:
+        raise UsageError(f"`--max-num-frames` must be 4k+1 and at least `--num-frames` ({num_frames}); got {max_frames}")
     for key, v in (("--width", width), ("--height", height)):
         if v % 16:
             raise UsageError(f"`{key}` must be a multiple of 16 (8x VAE, 2x patch); got {v}")
@@ -153,7 +156,7 @@ def build_manifest(*, components: dict, scheduler: dict, tokenizer_files=None, m
                      "width": width, "height": height, "negativePrompt": ""},
         "limits": {"steps": {"min": 1, "max": max_steps},
                    "guidanceScale": {"min": 0, "max": 20},
-                   "numFrames": {"min": 1, "max": num_frames},
+                   "numFrames": {"min": 1, "max": max_frames},
                    "sizes": _sizes(width, height, sizes)},
     }
     if tokenizer_files:

@@ -248,6 +248,7 @@ class Preset(unittest.TestCase):
         self.assertFalse(m["guidance"]["cfg"])
         self.assertEqual({k: m["defaults"][k] for k in ("steps", "width", "height", "numFrames")},
                          {"steps": 4, "width": 416, "height": 240, "numFrames": 21})
+        self.assertEqual(m["limits"]["numFrames"], {"min": 1, "max": 81})
         self.assertEqual(m["limits"]["sizes"], [{"width": 416, "height": 240}, {"width": 240, "height": 416},
                                                 {"width": 832, "height": 480}, {"width": 480, "height": 832}])
         c = m["components"]
@@ -271,6 +272,10 @@ class Preset(unittest.TestCase):
                             "--transformer-weights", "fp16", "--weights", "fp32", "--embedding-weights", "fp16")
         self.assertEqual(m["scheduler"]["type"], "unipc")
         self.assertEqual((m["defaults"]["steps"], m["defaults"]["guidanceScale"]), (50, 5.0))
+        code, err = run_cli("wan", "--transformer", self.dir / "raw" / "transformer", "--out", self.dir / "bad",
+                            "--preset", "wan2.1-t2v-1.3b", "--num-frames", "85")
+        self.assertEqual(code, 2)
+        self.assertIn("`--max-num-frames` must be 4k+1 and at least `--num-frames` (85)", err)
         self.assertTrue(m["guidance"]["cfg"])
         c = m["components"]
         self.assertEqual([v["dtype"] for v in c["textEncoder"]["variants"]], ["fp32"])
