@@ -177,6 +177,7 @@ if (threadRows.length > 1) {
   const [a, b] = threadRows;
   say(`- **${b.threads} threads ÷ ${a.threads}: ${(median(b.ms) / median(a.ms)).toFixed(3)}** in time per generation (reported; the default leaves the page a core)`);
 }
+say();
 }
 
 const longest = (xs) => Math.max(0, ...xs);
