@@ -115,6 +115,11 @@ def parser():
                    help="quantization block size along K (a power of two >= 16; default 32 for int4, 128 for int8)")
     w.add_argument("--zero-points", action="store_true",
                    help="asymmetric blocks with uint8 zero points (default: symmetric, no zero points)")
+    w.add_argument("--int8-op", choices=["MatMulNBits", "DequantizeLinear"], default="MatMulNBits",
+                   help="how int8 weights are written: com.microsoft MatMulNBits (blocks of --block-size; the "
+                        "default), or int8 [K, N] with a scale per column behind DequantizeLinear -> MatMul, which "
+                        "onnxruntime-web 1.30's JSEP WebGPU build runs where it refuses 8-bit MatMulNBits "
+                        "(quantize.py); int4 is always MatMulNBits")
     w.add_argument("--quant-min-elements", type=_count, default=None,
                    help="MatMul weights with fewer values stay float (default: quantize.MIN_ELEMENTS, 4096)")
     w.add_argument("--max-file-bytes", type=_positive, default=1_900_000_000,
@@ -215,7 +220,8 @@ def _layer(name):
 def _quant(args, component):
     from kinema_convert import quantize
     return Quant(block_size=args.block_size, zero_points=args.zero_points,
-                 keep=lambda name: quantize.default_keep(component, _layer(name)), min_elements=args.quant_min_elements)
+                 keep=lambda name: quantize.default_keep(component, _layer(name)), min_elements=args.quant_min_elements,
+                 int8_op=args.int8_op)
 
 
 def _embedding_dtype(args, config):

@@ -99,8 +99,9 @@ class Quant:
     keep, min_elements) on the fp32 export. `keep(layer)` True leaves that layer's MatMul in float;
     block_size None takes quantize's default for the bit width."""
 
-    def __init__(self, block_size=None, zero_points=False, keep=None, min_elements=None):
+    def __init__(self, block_size=None, zero_points=False, keep=None, min_elements=None, int8_op="MatMulNBits"):
         self.block_size, self.zero_points, self.keep, self.min_elements = block_size, zero_points, keep, min_elements
+        self.int8_op = int8_op  # "MatMulNBits" or "DequantizeLinear" (int8 weights, one scale per column)
         self.records = []  # one per MatMul seen, from every graph quantized with these options
 
     def apply(self, model: onnx.ModelProto, weights: str) -> list:
@@ -110,6 +111,8 @@ class Quant:
             kwargs["keep"] = self.keep
         if self.min_elements is not None:
             kwargs["min_elements"] = self.min_elements
+        if weights == "int8" and self.int8_op != "MatMulNBits":
+            kwargs["op"] = self.int8_op
         records = quantize.quantize_matmuls(model, QUANT_BITS[weights], self.block_size, self.zero_points, **kwargs)
         self.records += records
         return records
@@ -129,7 +132,11 @@ def matmul_bytes(k: int, n: int, weights: str, quant=None, kept=False, bias=Fals
     bits = QUANT_BITS[weights]
     block = (quant.block_size if quant and quant.block_size else None) or quantize.DEFAULT_BLOCK_SIZE[bits]
     min_elements = quant.min_elements if quant and quant.min_elements is not None else quantize.MIN_ELEMENTS
-    if kept or k * n < min_elements or k % block:  # quantize leaves a K of partial blocks float (whole_blocks)
+    if kept or k * n < min_elements:
+        return k * n * 4 + extra
+    if bits == 8 and quant and quant.int8_op == "DequantizeLinear":
+        return k * n + n * 4 + extra  # int8 [K, N] and a float32 scale per column
+    if k % block:  # quantize leaves a K of partial blocks float (whole_blocks)
         return k * n * 4 + extra
     blocks = -(-k // block)
     total = n * blocks * block * bits // 8 + n * blocks * 4

@@ -78,6 +78,17 @@ class SizeEstimates(unittest.TestCase):
             q.apply(model, weights)
             written = sum(len(t.raw_data) for t in model.graph.initializer)
             self.assertEqual(onnx_export.matmul_bytes(k, n, weights, q), written, (weights, block, zp, k, n))
+        for k, n in ((256, 70), (300, 17)):  # the DequantizeLinear form: no blocks
+            graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"], name="/lin/MatMul")], "g",
+                                      [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, k])],
+                                      [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, n])],
+                                      [numpy_helper.from_array(rng.standard_normal((k, n)).astype(np.float32), "w")])
+            model = helper.make_model(graph)
+            q = Quant(min_elements=0, int8_op="DequantizeLinear")
+            q.apply(model, "int8")
+            self.assertEqual([nd.op_type for nd in model.graph.node], ["DequantizeLinear", "MatMul"])
+            written = sum(len(t.raw_data) for t in model.graph.initializer)
+            self.assertEqual(onnx_export.matmul_bytes(k, n, "int8", q), written, (k, n))
 
     def test_real_configs_shard_as_planned(self):
         te, dit = umt5.default_config(), wt.default_config("1.3b")

@@ -180,6 +180,11 @@ describe.skipIf(!hasTorch)('Wan components on random weights: converter → comp
           '--quant-min-elements', '0', '--block-size', '16', '--max-export-bytes', '10000']);
         models.set(weights, q);
       }
+      const dq = join(dir, 'model-int8-dq');
+      python(['convert/convert.py', 'wan', '--transformer', join(raw, 'transformer'), '--text-encoder', join(raw, 'text_encoder'),
+        '--tokenizer', join(raw, 'tokenizer'), '--out', dq, '--weights', 'int8', '--int8-op', 'DequantizeLinear',
+        '--embedding-weights', 'fp32', '--quant-min-elements', '0', '--max-export-bytes', '10000']);
+      models.set('int8-dq', dq);
       // fp32 graphs, the token table quantized (codes + fp16 scales, dequantized per looked-up row)
       for (const table of ['int8', 'int4']) {
         const q = join(dir, `model-table-${table}`);
@@ -233,22 +238,24 @@ describe.skipIf(!hasTorch)('Wan components on random weights: converter → comp
     }
 
     // Bounds from the runs on this tiny model (block 16, every MatMul quantized): printed, and held loosely.
-    for (const [weights, bound] of [['int8', 5e-2], ['int4', 5e-1]] as const) {
+    for (const [weights, bound, form] of [['int8', 5e-2, 'MatMulNBits'], ['int4', 5e-1, 'MatMulNBits'],
+      ['int8', 5e-2, 'DequantizeLinear']] as const) {
       for (const component of ['text-encoder', 'denoiser'] as const) {
         const output = component === 'text-encoder' ? 'prompt_embeds' : 'sample';
-        it(`${weights} weights (MatMulNBits): ${component} bounded (reported)`, async () => {
-          const model = models.get(weights)!;
+        it(`${weights} weights (${form}): ${component} bounded (reported)`, async () => {
+          const model = models.get(form === 'MatMulNBits' ? weights : 'int8-dq')!;
           const manifest = JSON.parse(readFileSync(join(model, 'manifest.json'), 'utf8'));
           const key = component === 'text-encoder' ? 'textEncoder' : 'denoiser';
           const variant = manifest.components[key].variants.find((v: { dtype: string }) => v.dtype === weights);
           expect(variant.compute).toBe('fp32');
           const graph = readFileSync(join(model, variant.graphs[variant.graphs.length - 1].files[0].path));
-          expect(graph.includes(Buffer.from('MatMulNBits'))).toBe(true);
-          const out = join(dir, `out-quant-${weights}-${component}`);
+          expect(graph.includes(Buffer.from('MatMulNBits'))).toBe(form === 'MatMulNBits');
+          expect(graph.includes(Buffer.from('DequantizeLinear'))).toBe(form === 'DequantizeLinear');
+          const out = join(dir, `out-quant-${weights}-${form}-${component}`);
           const run = await runner([component, '--model', model, '--in', join(ref, component, 'in'), '--out', out]);
           expect(run.code, run.err).toBe(0);
           const { maxError, maxRef, relative } = compare(await readNpy(join(out, `${output}.npy`)), await readNpy(join(ref, component, 'ref', `${output}.npy`)));
-          console.info(`${component} ${weights} weights (block 16): max abs error ${maxError.toExponential(2)}, max |ref| ${maxRef.toFixed(3)}, ratio ${relative.toExponential(2)} (bound asserted: ${bound})`);
+          console.info(`${component} ${weights} weights (${form}${form === 'MatMulNBits' ? ', block 16' : ', per column'}): max abs error ${maxError.toExponential(2)}, max |ref| ${maxRef.toFixed(3)}, ratio ${relative.toExponential(2)} (bound asserted: ${bound})`);
           expect(relative).toBeGreaterThan(0);
           expect(relative).toBeLessThanOrEqual(bound);
         });
