@@ -152,6 +152,9 @@ export function createEngine(platform: EnginePlatform = defaultPlatform()): Engi
     checkLoadSpec(spec);
     if (disposed) throw new KinemaError('DISPOSED', 'this engine was disposed; create a new generator to load a model');
     const started = performance.now();
+    // The wasm runtime is known to be needed: start fetching and compiling it before the store opens and
+    // the manifest is read (on a revisit it is the longest wait once the files come from the cache).
+    if (spec.backend === 'wasm') loadOrt('wasm', spec.wasmThreads !== undefined ? { numThreads: spec.wasmThreads } : {}).catch(() => undefined);
     const key = loadKey(spec);
     const warnings: string[] = [];
     if (loaded?.key === key) {
@@ -246,8 +249,8 @@ export function createEngine(platform: EnginePlatform = defaultPlatform()): Engi
       }
       // The family reads what is not a graph (tokenizer files, data files such as an embedding table).
       const graphFiles = new Set(Object.values(variants).flatMap((v) => v!.graphs.flatMap((g) => [g.model.path, ...g.externalData.map((f) => f.path)])));
-      const files = new Map<string, Uint8Array>();
-      for (const [path, file] of downloaded) if (!graphFiles.has(path)) files.set(path, await file.read());
+      const familyFiles = [...downloaded].filter(([path]) => !graphFiles.has(path));
+      const files = new Map(await Promise.all(familyFiles.map(async ([path, file]) => [path, await file.read()] as const)));
       state = await family.prepare({
         manifest, backend, variants, ops, chains, files,
         warn: (code, message) => {
@@ -495,6 +498,9 @@ export function createEngine(platform: EnginePlatform = defaultPlatform()): Engi
  * Uint8Array is used as it is. Reading it here costs the same one copy, and a page that cannot allocate
  * it gets OUT_OF_MEMORY naming the file (LoadedFile.read) rather than a bare RangeError from inside ORT.
  */
+/** Bytes of small graph files a chain reads ahead, at once, before creating its sessions. */
+const READ_AHEAD_BYTES = 64 * 1024 ** 2;
+
 async function createChainFromFiles(
   ort: Ort, backend: LocalBackend, component: ComponentName, variants: SelectedVariants, files: LoadedFiles,
 ): Promise<GraphChain> {
@@ -505,11 +511,25 @@ async function createChainFromFiles(
     if (!file) throw new KinemaError('INTERNAL', `the ${component} graph file ${path} was not loaded`);
     return file;
   };
+  // Small files are read ahead, all at once (the Cache API serves reads from the browser's own I/O threads,
+  // so a warm load of a small model waits for the slowest read, not the sum); larger ones are read only
+  // when their session is created, so at most READ_AHEAD_BYTES plus one graph's files are held at a time.
+  const early = new Map<string, Promise<Uint8Array>>();
+  let budget = READ_AHEAD_BYTES;
+  for (const path of graphs.flatMap((graph) => [graph.model.path, ...graph.externalData.map((file) => file.path)])) {
+    const file = fileOf(path);
+    if (file.bytes > budget || early.has(path)) continue;
+    budget -= file.bytes;
+    const pending = file.read();
+    pending.catch(() => undefined); // awaited below, where a failure rejects the load
+    early.set(path, pending);
+  }
+  const read = (path: string) => early.get(path) ?? fileOf(path).read();
   try {
     for (const graph of graphs) {
-      const model = await fileOf(graph.model.path).read();
+      const model = await read(graph.model.path);
       const externalData: { path: string; data: Uint8Array }[] = [];
-      for (const file of graph.externalData) externalData.push({ path: externalDataName(graph.model.path, file.path), data: await fileOf(file.path).read() });
+      for (const file of graph.externalData) externalData.push({ path: externalDataName(graph.model.path, file.path), data: await read(file.path) });
       const session = await createComponentSession(ort, backend, component, { model, externalData }, graphs.length > 1 ? graph.name : undefined);
       made.push({ name: graph.name, perPrompt: graph.perPrompt === true, session, inputNames: [...session.inputNames], outputNames: [...session.outputNames] });
     }
