@@ -181,7 +181,7 @@ class KeepRule(unittest.TestCase):
         with tempfile.TemporaryDirectory() as d:
             d = Path(d)
             testing.write_transformer(d / "tr", config, 0, 1, None)
-            args = types.SimpleNamespace(block_size=16, zero_points=False, quant_min_elements=0)
+            args = types.SimpleNamespace(block_size=16, zero_points=False, quant_min_elements=0, int8_op="MatMulNBits")
             quant = cli._quant(args, "denoiser")
             entries = wt.export_streaming(checkpoints.open_checkpoint(d / "tr"), config, d / "out", "int4", 1,
                                           quant=quant, piece_bytes=1)
