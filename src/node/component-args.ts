@@ -18,7 +18,7 @@ export const RUNNER_COMPONENTS = {
 
 export type RunnerComponent = keyof typeof RUNNER_COMPONENTS;
 
-export const WEIGHT_CHOICES = ['fp32', 'fp16'] as const;
+export const WEIGHT_CHOICES = ['fp32', 'fp16', 'int8', 'int4'] as const;
 export type WeightChoice = (typeof WEIGHT_CHOICES)[number];
 
 export interface ComponentArgs {
@@ -60,7 +60,7 @@ reading and writing NumPy .npy files (float32 / int64, C order).
       out: timesteps.npy, sigmas.npy, latents_final.npy
 
 Options:
-  --weights fp32|fp16     which stored weights to run (default fp32 when the model has them)
+  --weights fp32|fp16|int8|int4  which stored weights to run (default fp32 when the model has them)
   --seed <N>              scheduler: seed of the re-noising of rcm (default 0)`;
 
 const VALUE_FLAGS = new Set(['--model', '--in', '--out', '--weights', '--prompt', '--steps', '--config', '--sampler', '--seed']);

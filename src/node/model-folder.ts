@@ -50,7 +50,7 @@ export interface FolderModel {
 export interface OpenOptions {
   /** The components to load; [] reads only the manifest (the scheduler's config). */
   components: readonly ComponentName[];
-  weights?: 'fp32' | 'fp16';
+  weights?: 'fp32' | 'fp16' | 'int8' | 'int4';
   /** Where onnxruntime-web comes from (tests may share one). */
   ort?: () => Promise<Ort>;
 }

@@ -52,7 +52,7 @@ describe('component runner arguments', () => {
     [['decoder', '--in', 'i', '--out', 'o'], /--model <folder> is required: the folder npm run convert wrote/],
     [['decoder', '--model', 'm', '--out', 'o'], /--in <folder> is required for decoder/],
     [['decoder', '--model', 'm', '--in', 'i', '--out', 'o', '--prompt', 'x'], /--prompt does not apply to decoder/],
-    [['decoder', '--model', 'm', '--in', 'i', '--out', 'o', '--weights', 'int8'], `--weights must be one of 'fp32', 'fp16'; got "int8"`],
+    [['decoder', '--model', 'm', '--in', 'i', '--out', 'o', '--weights', 'bf16'], `--weights must be one of 'fp32', 'fp16', 'int8', 'int4'; got "bf16"`],
     [['decoder', '--model', 'm', '--in', 'i', '--out', 'o', '--frobnicate'], /unknown option --frobnicate/],
     [['text-encoder', '--model', 'm', '--out', 'o'], /give exactly one of them/],
     [['text-encoder', '--model', 'm', '--in', 'i', '--prompt', 'x', '--out', 'o'], /give exactly one of them/],
