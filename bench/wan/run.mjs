@@ -389,6 +389,7 @@ if (convertTime && existsSync(convertTime)) {
   const cpu = /Percent of CPU this job got: (\S+)/.exec(text)?.[1];
   say(`- conversion (\`/usr/bin/time -v ${command ?? '?'}\`): wall ${wall ?? '?'}, peak RSS ${gb(rss)}, CPU ${cpu ?? '?'}`);
 }
+say('- weights: random (convert/kinema_convert/random_init.py) with the real configs and tensor names; the tokenizer is a synthetic 63-piece umT5-style one (ids far below 256,384): speed and memory do not depend on the values');
 say(`- model: ${fileList.length} files, ${gb(totalBytes)} (${stageNeed.map((c) => `${c.name} ${c.dtype} ${gb(c.weights)}`).join(', ')}; tokenizer ${mb((manifest.tokenizer?.files ?? []).reduce((n, f) => n + f.bytes, 0))})`);
 say(`- manifest memory per stage (weights + activations): ${stageNeed.map((c) => `${c.name} ${gb(c.weights)} + ${gb(c.activations)}`).join('; ')}`);
 say(`- clip: ${r.width}×${r.height}, ${r.numFrames} frames (${latentFrames} latent frame(s) of ${width / 8}×${height / 8}), ${r.steps} steps, guidance ${r.guidanceScale}; ${width}×${height} added to limits.sizes in a served copy of the manifest (the converted folder is unchanged)`);
