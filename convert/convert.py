@@ -36,6 +36,9 @@ PRESETS = {
         "width": 416, "height": 240, "num_frames": 21, "max_num_frames": 81, "sizes": [(240, 416), (832, 480), (480, 832)],
         "text_encoder_weights": ["int4"], "transformer_weights": ["int8"], "decoder_weights": ["fp16"],
         "embedding_weights": "int4",
+        # the int8 form kinema's WebGPU build runs too (it refuses 8-bit MatMulNBits); on wasm the weights stay
+        # int8 and a full-size DiT step took 20.9 s against MatMulNBits' 20.7 s (onnxruntime-web in Node)
+        "int8_op": "DequantizeLinear",
     },
 }
 
@@ -117,9 +120,9 @@ def parser():
                    help="asymmetric blocks with uint8 zero points (default: symmetric, no zero points)")
     w.add_argument("--int8-op", choices=["MatMulNBits", "DequantizeLinear"], default="MatMulNBits",
                    help="how int8 weights are written: com.microsoft MatMulNBits (blocks of --block-size; the "
-                        "default), or int8 [K, N] with a scale per column behind DequantizeLinear -> MatMul, which "
+                        "default without a preset), or int8 [K, N] with a scale per column behind DequantizeLinear -> MatMul, which "
                         "onnxruntime-web 1.30's JSEP WebGPU build runs where it refuses 8-bit MatMulNBits "
-                        "(quantize.py); int4 is always MatMulNBits")
+                        "(quantize.py; the preset's default); int4 is always MatMulNBits")
     w.add_argument("--quant-min-elements", type=_count, default=None,
                    help="MatMul weights with fewer values stay float (default: quantize.MIN_ELEMENTS, 4096)")
     w.add_argument("--max-file-bytes", type=_positive, default=1_900_000_000,
@@ -378,6 +381,8 @@ def _apply_preset(args):
         args.sizes = list(preset["sizes"])
     if args.embedding_weights is None and args.text_encoder_weights is None and args.weights is None:
         args.embedding_weights = preset["embedding_weights"]
+    if "--int8-op" not in args._given:
+        args.int8_op = preset["int8_op"]
     return preset
 
 

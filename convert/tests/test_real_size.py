@@ -277,6 +277,18 @@ class Preset(unittest.TestCase):
         # the estimate at the defaults, batch 1 (no CFG)
         self.assertEqual(c["denoiser"]["variants"][0]["memory"]["activationBytes"],
                          wt.activation_bytes(wt.default_config("tiny"), 1, 21, 240, 416, 512))
+        # the preset's int8 is the DequantizeLinear -> MatMul form (what kinema's WebGPU build runs); --int8-op overrides it
+        self.assertEqual(self.ops(self.dir / "preset" / "denoiser"), {"DequantizeLinear": True, "MatMulNBits": False})
+        self.convert("preset-nbits", "--preset", "wan2.1-t2v-1.3b", "--block-size", "16", "--int8-op", "MatMulNBits")
+        self.assertEqual(self.ops(self.dir / "preset-nbits" / "denoiser"), {"DequantizeLinear": False, "MatMulNBits": True})
+
+    @staticmethod
+    def ops(folder):
+        import onnx
+        kinds = set()
+        for path in Path(folder).glob("*.onnx"):
+            kinds |= {n.op_type for n in onnx.load(str(path), load_external_data=False).graph.node}
+        return {"DequantizeLinear": "DequantizeLinear" in kinds, "MatMulNBits": "MatMulNBits" in kinds}
 
     def test_flags_override_the_preset(self):
         m, _ = self.convert("preset-unipc", "--preset", "wan2.1-t2v-1.3b", "--sampler", "unipc",
