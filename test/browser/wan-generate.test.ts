@@ -30,6 +30,32 @@ async function reference(which: 'reference' | 'referenceGuided' = 'reference'): 
   return Uint8Array.from(values, (v) => Math.round(Math.min(1, Math.max(0, v)) * 255));
 }
 
+describe.skipIf(skipped !== undefined)('the wan2.1-t2v-1.3b preset\'s quantized graphs (int4 umT5 MatMulNBits, int8 DiT DequantizeLinear, rCM 4 steps)', () => {
+  async function generatePreset(backend: 'wasm' | 'webgpu'): Promise<GenerateResult> {
+    if (!('presetManifest' in wan)) throw new Error('the preset model could not be prepared');
+    const generator = createVideoGenerator({ model: new URL(wan.presetManifest, location.origin).href, backend, allowWasm: backend === 'wasm', cache: 'memory' });
+    generators.push(generator);
+    return generator.generate({ prompt: wan.prompt, seed: wan.seed, numFrames: wan.numFrames, width: wan.width, height: wan.height, format: 'frames' });
+  }
+
+  it('run on wasm and on WebGPU (no read-back while denoising) and agree (≥ 35 dB)', async () => {
+    const onWasm = await generatePreset('wasm');
+    expect(onWasm.backend).toBe('wasm');
+    expect(onWasm.steps).toBe(4);
+    expect(onWasm.frames).toHaveLength(5);
+    const rgb = rgbOf(onWasm.frames!);
+    let low = 255, high = 0;
+    for (const v of rgb) { low = Math.min(low, v); high = Math.max(high, v); }
+    expect(high - low).toBeGreaterThan(16); // a picture, not a constant
+    const onGpu = await generatePreset('webgpu');
+    expect(onGpu.backend).toBe('webgpu');
+    expect(onGpu.readbacksDuringDenoise).toBe(0);
+    const db = psnr(rgbOf(onGpu.frames!), rgb);
+    console.info(`wan tiny preset (int4/int8), WebGPU vs wasm: ${db.toFixed(1)} dB`);
+    expect(db).toBeGreaterThanOrEqual(35);
+  });
+});
+
 describe.skipIf(skipped !== undefined)('Wan family through the public API', () => {
   let wasm: GenerateResult;
   let gpu: GenerateResult;

@@ -13,7 +13,7 @@ import { readNpy } from '../../src/node/npy';
 declare module 'vitest' {
   export interface ProvidedContext {
     /** Served paths of the tiny Wan model's manifest and the reference frames (raw float32 [F, H, W, 3]), or why there are none. */
-    wanTiny: { manifest: string; reference: string; referenceGuided: string; prompt: string; seed: number; steps: number; width: number; height: number; numFrames: number; guidanceScale: number } | { skipped: string } | { failed: string };
+    wanTiny: { manifest: string; presetManifest: string; reference: string; referenceGuided: string; prompt: string; seed: number; steps: number; width: number; height: number; numFrames: number; guidanceScale: number } | { skipped: string } | { failed: string };
   }
 }
 
@@ -73,6 +73,12 @@ async function prepare(project: TestProject) {
   python(['convert/convert.py', 'make-random', '--tiny', '--out', raw]);
   python(['convert/convert.py', 'wan', '--transformer', join(raw, 'transformer'), '--text-encoder', join(raw, 'text_encoder'),
     '--tokenizer', join(raw, 'tokenizer'), '--decoder', join(raw, 'taehv.safetensors'), '--scheduler', join(raw, 'scheduler'), '--out', model]);
+  // The same checkpoints through the browser preset: int4 umT5 (MatMulNBits) and int4 token table, int8 DiT
+  // (DequantizeLinear -> MatMul), fp16 decoder, rCM 4 steps; at 64×64 × 5 frames so SwiftShader stays quick.
+  const presetModel = join(base, 'model-preset');
+  python(['convert/convert.py', 'wan', '--preset', 'wan2.1-t2v-1.3b', '--transformer', join(raw, 'transformer'), '--text-encoder', join(raw, 'text_encoder'),
+    '--tokenizer', join(raw, 'tokenizer'), '--decoder', join(raw, 'taehv.safetensors'), '--block-size', '16', '--quant-min-elements', '0',
+    '--width', String(WAN_CASE.width), '--height', String(WAN_CASE.height), '--num-frames', String(WAN_CASE.numFrames), '--out', presetModel]);
   // The prompt's embeddings through kinema's own tokenizer and encoder (what the generation will use), then
   // the PyTorch loop from kinema's seeded noise for the latent shape of 5 frames at 64×64: [1, 16, 2, 8, 8].
   const embeds = join(base, 'embeds');
@@ -94,5 +100,5 @@ async function prepare(project: TestProject) {
     '--guidance-scale', String(WAN_CASE.guidanceScale), '--out', guidedFrames]);
   const guided = await readNpy(guidedFrames, { dtype: 'float32', shape: [WAN_CASE.numFrames, WAN_CASE.height, WAN_CASE.width, 3] });
   writeFileSync(join(base, 'reference-guided.f32'), new Uint8Array(guided.data.buffer));
-  project.provide('wanTiny', { manifest: `${served}/model/manifest.json`, reference: `${served}/reference-frames.f32`, referenceGuided: `${served}/reference-guided.f32`, ...WAN_CASE });
+  project.provide('wanTiny', { manifest: `${served}/model/manifest.json`, presetManifest: `${served}/model-preset/manifest.json`, reference: `${served}/reference-frames.f32`, referenceGuided: `${served}/reference-guided.f32`, ...WAN_CASE });
 }
