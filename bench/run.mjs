@@ -223,9 +223,9 @@ await coldPage?.close();
 await browser.close();
 await server.close();
 if (write) {
-  // Sections other benchmarks write (npm run bench:wan's "## Wan2.1 at full size") are kept as they are.
+  // Sections other benchmarks write (npm run bench:wan's "## Wan2.1-T2V-1.3B at full size ...") are kept as they are.
   const file = resolve(root, 'BENCHMARKS.md');
-  const kept = existsSync(file) ? readFileSync(file, 'utf8').split(/^(?=## )/m).filter((section) => /^## Wan2\.1 at full size/.test(section)) : [];
+  const kept = existsSync(file) ? readFileSync(file, 'utf8').split(/^(?=## )/m).filter((section) => /^## Wan2\.1\S* at full size/.test(section)) : [];
   writeFileSync(file, `${lines.join('\n')}\n${kept.map((section) => `\n${section.trimEnd()}\n`).join('')}`);
   console.log('\nwrote BENCHMARKS.md');
 }
