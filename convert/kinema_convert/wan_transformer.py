@@ -679,27 +679,23 @@ class _ContextGraph(nn.Module):
         return self.text_embedder(encoder_hidden_states)
 
 
-class _ShardGraph(nn.Module):
-    """Blocks [start, stop) plus, in the first shard, the embeddings and, in the last, the head; graph I/O names
-    as `shard_io` gives them (the same as the streaming export writes)."""
+class _PieceGraph(nn.Module):
+    """Blocks [start, stop) of the transformer as one exported graph: the embeddings first when `first`, the
+    head last when `last`; `inputs`/`outputs` are the graph's names in order (`shard_io`)."""
 
-    def __init__(self, module: WanTransformer3D, start: int, stop: int, first: bool, last: bool,
-                 index: Optional[int] = None, shards: Optional[int] = None):
+    def __init__(self, module: WanTransformer3D, start: int, stop: int, inputs, outputs, first: bool, last: bool):
         super().__init__()
-        self.module, self.start, self.stop, self.first, self.last = module, start, stop, first, last
-        if index is None:  # two shards at most can be told from first/last alone
-            index, shards = (0 if first else 1), (1 if first and last else 2)
-        self.index, self.shards = index, shards
+        self.module, self.start, self.stop = module, start, stop
+        self.inputs, self.outputs, self.first, self.last = list(inputs), list(outputs), first, last
 
     def forward(self, *args):
         m = self.module
-        names = self.input_names()
-        feeds = dict(zip(names, args))
+        feeds = dict(zip(self.inputs, args))
         if self.first:
             tokens, temb, timestep_proj = m.graph_start(feeds['hidden_states'], feeds['timestep'])
         else:
-            tokens, temb, timestep_proj = feeds[names[1] if self.last else names[0]], feeds.get('temb'), \
-                feeds['timestep_proj']
+            tokens, temb, timestep_proj = feeds[self.inputs[1] if self.last else self.inputs[0]], \
+                feeds.get('temb'), feeds['timestep_proj']
         tokens = m.graph_blocks(tokens, feeds['context'], timestep_proj, feeds['rope_cos'], feeds['rope_sin'],
                                 self.start, self.stop)
         if self.last:
@@ -708,11 +704,24 @@ class _ShardGraph(nn.Module):
             return tokens, temb, timestep_proj
         return tokens
 
+
+class _ShardGraph(_PieceGraph):
+    """Blocks [start, stop) plus, in the first shard, the embeddings and, in the last, the head, as one piece:
+    graph I/O names as `shard_io` gives them (the same as the streaming export writes)."""
+
+    def __init__(self, module: WanTransformer3D, start: int, stop: int, first: bool, last: bool,
+                 index: Optional[int] = None, shards: Optional[int] = None):
+        if index is None:  # two shards at most can be told from first/last alone
+            index, shards = (0 if first else 1), (1 if first and last else 2)
+        inputs, outputs, _, _ = shard_io(index, shards, 0, 1)
+        super().__init__(module, start, stop, inputs, outputs, first, last)
+        self.index, self.shards = index, shards
+
     def input_names(self) -> List[str]:
-        return shard_io(self.index, self.shards, 0, 1)[0]
+        return list(self.inputs)
 
     def output_names(self) -> List[str]:
-        return shard_io(self.index, self.shards, 0, 1)[1]
+        return list(self.outputs)
 
 
 _AXES = {
@@ -965,29 +974,6 @@ def shard_io(index: int, shards: int, piece: int, pieces: int) -> Tuple[List[str
     else:
         outputs = [tok_out, 'temb', 'timestep_proj'] if first else [tok_out]
     return inputs, outputs, first, last
-
-
-class _PieceGraph(nn.Module):
-    def __init__(self, module: WanTransformer3D, start: int, stop: int, inputs, outputs, first: bool, last: bool):
-        super().__init__()
-        self.module, self.start, self.stop = module, start, stop
-        self.inputs, self.outputs, self.first, self.last = list(inputs), list(outputs), first, last
-
-    def forward(self, *args):
-        m = self.module
-        feeds = dict(zip(self.inputs, args))
-        if self.first:
-            tokens, temb, timestep_proj = m.graph_start(feeds['hidden_states'], feeds['timestep'])
-        else:
-            tokens, temb, timestep_proj = feeds[self.inputs[1] if self.last else self.inputs[0]], \
-                feeds.get('temb'), feeds['timestep_proj']
-        tokens = m.graph_blocks(tokens, feeds['context'], timestep_proj, feeds['rope_cos'], feeds['rope_sin'],
-                                self.start, self.stop)
-        if self.last:
-            return m.head(tokens, temb, feeds['hidden_states'])
-        if self.first:
-            return tokens, temb, timestep_proj
-        return tokens
 
 
 def _axes(name: str) -> dict:

@@ -19,8 +19,8 @@ import { ProgressTracker } from '../progress';
 import type { ProgressListener } from '../progress/events';
 import { probeCapabilities, probeWebGpu, type Capabilities } from '../runtime/capabilities';
 import { loadOrt, type Ort } from '../runtime/ort';
-import { createComponentSession, ortGpuDevice } from '../runtime/sessions';
-import { chainOf, type ChainGraph, type GraphChain } from '../runtime/chain';
+import { ortGpuDevice } from '../runtime/sessions';
+import { createGraphChain, type GraphChain } from '../runtime/chain';
 import { createChainPool } from '../runtime/chain-pool';
 import { createCpuOps } from '../pipeline/cpu-ops';
 import { createGpuOps } from '../pipeline/gpu-ops';
@@ -487,25 +487,24 @@ export function createEngine(platform: EnginePlatform = defaultPlatform()): Engi
   };
 }
 
+/** Bytes of small graph files a chain reads ahead, at once, before creating its sessions. */
+const READ_AHEAD_BYTES = 64 * 1024 ** 2;
+
 /**
  * A component's chain with each graph's files read from the store just before its session is created
  * and dropped right after (onnxruntime copies them into its own memory), so at most one graph's bytes
- * are in the JS heap at a time, whatever the model's size. The same steps as createGraphChain, which
- * takes every graph's bytes up front.
+ * (plus READ_AHEAD_BYTES of small files) are in the JS heap at a time, whatever the model's size:
+ * createGraphChain with lazy sources.
  *
  * Why bytes and not the file's Blob: onnxruntime-web turns external data given as a Blob (or a URL)
  * into one Uint8Array of the whole file itself (wasm-utils-load-file.ts: `blob.arrayBuffer()`), while a
  * Uint8Array is used as it is. Reading it here costs the same one copy, and a page that cannot allocate
  * it gets OUT_OF_MEMORY naming the file (LoadedFile.read) rather than a bare RangeError from inside ORT.
  */
-/** Bytes of small graph files a chain reads ahead, at once, before creating its sessions. */
-const READ_AHEAD_BYTES = 64 * 1024 ** 2;
-
 async function createChainFromFiles(
   ort: Ort, backend: LocalBackend, component: ComponentName, variants: SelectedVariants, files: LoadedFiles,
 ): Promise<GraphChain> {
   const graphs = variants[component]!.graphs;
-  const made: ChainGraph[] = [];
   const fileOf = (path: string) => {
     const file = files.get(path);
     if (!file) throw new KinemaError('INTERNAL', `the ${component} graph file ${path} was not loaded`);
@@ -524,20 +523,13 @@ async function createChainFromFiles(
     pending.catch(() => undefined); // awaited below, where a failure rejects the load
     early.set(path, pending);
   }
-  const read = (path: string) => early.get(path) ?? fileOf(path).read();
-  try {
-    for (const graph of graphs) {
-      const model = await read(graph.model.path);
-      const externalData: { path: string; data: Uint8Array }[] = [];
-      for (const file of graph.externalData) externalData.push({ path: externalDataName(graph.model.path, file.path), data: await read(file.path) });
-      const session = await createComponentSession(ort, backend, component, { model, externalData }, graphs.length > 1 ? graph.name : undefined);
-      made.push({ name: graph.name, perPrompt: graph.perPrompt === true, session, inputNames: [...session.inputNames], outputNames: [...session.outputNames] });
-    }
-  } catch (error) {
-    for (const graph of made) await graph.session.release().catch(() => undefined);
-    throw error;
-  }
-  return chainOf(component, made);
+  const read = (path: string) => () => early.get(path) ?? fileOf(path).read();
+  return createGraphChain(ort, backend, component, graphs.map((graph) => ({
+    name: graph.name,
+    perPrompt: graph.perPrompt,
+    model: read(graph.model.path),
+    externalData: graph.externalData.map((file) => ({ path: externalDataName(graph.model.path, file.path), data: read(file.path) })),
+  })));
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {

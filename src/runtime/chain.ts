@@ -18,13 +18,16 @@ import type { CpuFeed, LoopOps, Tensor } from '../pipeline/ops';
 import type { Ort } from './ort';
 import { createComponentSession, type LocalBackend, type Session } from './sessions';
 
+/** Bytes, or a function that reads them when they are needed (just before the graph's session is created). */
+export type GraphBytes = Uint8Array | (() => Promise<Uint8Array>);
+
 /** One graph's bytes, as the loader delivered them. */
 export interface GraphSource {
   readonly name: string;
   /** The .onnx graph. */
-  readonly model: Uint8Array;
+  readonly model: GraphBytes;
   /** ONNX external-data files under the names the graph refers to. */
-  readonly externalData: readonly { readonly path: string; readonly data: Uint8Array }[];
+  readonly externalData: readonly { readonly path: string; readonly data: GraphBytes }[];
   /** Runs once per prompt, before the per-step graphs (see `ChainRunOptions.only`). */
   readonly perPrompt?: boolean;
 }
@@ -74,10 +77,11 @@ export async function createGraphChain(ort: Ort, backend: LocalBackend, componen
   const graphs: ChainGraph[] = [];
   try {
     for (const source of sources) {
-      const session = await createComponentSession(ort, backend, component, {
-        model: source.model,
-        externalData: source.externalData.map(({ path, data }) => ({ path, data })),
-      }, sources.length > 1 ? source.name : undefined);
+      // Lazy sources are read here, one graph at a time, and dropped once onnxruntime has copied them.
+      const model = await bytesOf(source.model);
+      const externalData: { path: string; data: Uint8Array }[] = [];
+      for (const { path, data } of source.externalData) externalData.push({ path, data: await bytesOf(data) });
+      const session = await createComponentSession(ort, backend, component, { model, externalData }, sources.length > 1 ? source.name : undefined);
       graphs.push({
         name: source.name,
         perPrompt: source.perPrompt === true,
@@ -92,6 +96,8 @@ export async function createGraphChain(ort: Ort, backend: LocalBackend, componen
   }
   return chainOf(component, graphs);
 }
+
+const bytesOf = (bytes: GraphBytes): Promise<Uint8Array> => (typeof bytes === 'function' ? bytes() : Promise.resolve(bytes));
 
 /** A chain over sessions that already exist (tests give fakes). */
 export function chainOf(component: ComponentName, graphs: readonly ChainGraph[]): GraphChain {
