@@ -4,6 +4,7 @@
  * in Node tests.
  */
 import type { MetadataTags } from 'mediabunny';
+import { KinemaError } from '../errors';
 import { LIMITS as CONTRACT, checkInteger, checkLimit, checkOneOf, checkWatermark, show } from '../contract';
 import type { ClipCodec, ClipEncoderOptions, ClipFormat, ClipMetadata, CodecProbe, CodecSupport } from './types';
 
@@ -188,4 +189,27 @@ export function avcCodecStringFromAvcC(description: AllowSharedBufferSource | un
   if (bytes.length < 4 || bytes[0] !== 1) return null;
   const hex = (b: number) => b.toString(16).padStart(2, '0');
   return `avc1.${hex(bytes[1]!)}${hex(bytes[2]!)}${hex(bytes[3]!)}`;
+}
+
+/**
+ * Whether a flushed WebCodecs encoder really encoded every frame: one output chunk per frame handed to it and no
+ * error callback. Checked after `flush()` resolves instead of trusting that promise, because Chromium can report
+ * an encoding error only after flush() has resolved (https://issues.chromium.org/issues/529852980) and a frame
+ * that failed that way has no chunk, so counting catches it without waiting for the late error. Returns the
+ * ENCODE_FAILED to reject finalize() with, or null when the clip is whole.
+ */
+export function checkEncodedAll(codec: ClipCodec, framesEncoded: number, chunksOut: number, encoderError: unknown): KinemaError | null {
+  const details = { codec, framesEncoded, chunksOut };
+  if (encoderError != null) {
+    const message = encoderError instanceof Error ? encoderError.message : String(encoderError);
+    return new KinemaError('ENCODE_FAILED', `the ${codec} encoder failed after ${chunksOut} of ${framesEncoded} frames: ${message}`, { cause: encoderError, details });
+  }
+  if (chunksOut !== framesEncoded) {
+    return new KinemaError(
+      'ENCODE_FAILED',
+      `the ${codec} encoder returned ${chunksOut} encoded frames for the ${framesEncoded} frames it was given, with no error; the clip would be incomplete`,
+      { details },
+    );
+  }
+  return null;
 }
