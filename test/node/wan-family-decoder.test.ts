@@ -97,6 +97,14 @@ describe('wan streaming decoder', () => {
     }
   });
 
+  it('counts the frames it makes with no onFrame hook too (a generation whose frames nobody takes, as the load\'s warm-up)', async () => {
+    const count = await decodeStreaming({
+      ops: createCpuOps(ort), decoder: chain, streaming, latents: latentsFor(3),
+      shape: { channels: 2, frames: 3, height: 1, width: 1 }, outputScale: 1, outputFilter: 'nearest',
+    });
+    expect(count).toBe(9);
+  });
+
   it('upscales frames by outputScale', async () => {
     const sizes: number[] = [];
     await decodeStreaming({

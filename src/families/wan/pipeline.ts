@@ -274,7 +274,9 @@ export async function decodeStreaming(input: StreamingDecodeInput): Promise<numb
       for (let k = 0; k < streaming.framesPerLatent; k++, produced++) {
         if (produced < streaming.trimFrames) continue;
         const frame = cpuToRgba(rgb.subarray(k * 3 * frameHeight * frameWidth, (k + 1) * 3 * frameHeight * frameWidth), frameHeight, frameWidth, input.outputScale, input.outputFilter);
-        await input.onFrame?.(frame, emitted++);
+        // Counted outside the call: `onFrame?.(frame, emitted++)` would skip the increment with no hook.
+        const index = emitted++;
+        await input.onFrame?.(frame, index);
       }
     }
     return emitted;
