@@ -229,6 +229,7 @@ export function createVideoGenerator(options?: GeneratorOptions): VideoGenerator
       cache: resolved.cache,
       ...(resolved.wasmThreads !== undefined ? { wasmThreads: resolved.wasmThreads } : {}),
       ...(resolved.memoryLimits ? { memoryLimits: resolved.memoryLimits } : {}),
+      ...(resolved.warmUp !== undefined ? { warmUp: resolved.warmUp } : {}),
     };
   }
 
@@ -261,7 +262,7 @@ export function createVideoGenerator(options?: GeneratorOptions): VideoGenerator
       throw afterEngineFailure(from, error);
     }
     for (const warning of info.warnings) logger?.warn(`kinema: ${warning}`);
-    loadedLocal = { backend: info.backend, model: info.model, modelVersion: info.modelVersion, downloadedBytes: info.downloadedBytes, totalBytes: info.totalBytes, loadMs: info.loadMs, ...(info.memory ? { memory: info.memory } : {}) };
+    loadedLocal = { backend: info.backend, model: info.model, modelVersion: info.modelVersion, downloadedBytes: info.downloadedBytes, totalBytes: info.totalBytes, loadMs: info.loadMs, ...(info.warmUpMs !== undefined ? { warmUpMs: info.warmUpMs } : {}), ...(info.memory ? { memory: info.memory } : {}) };
     return loadedLocal;
   }
 

@@ -66,6 +66,14 @@ export interface GeneratorOptions {
    * before any download, naming the stage, its need and the limit.
    */
   memoryLimits?: MemoryLimits;
+  /**
+   * End load() with one short generation (the model's fewest steps at its default size, frames dropped),
+   * so the first real generation runs as fast as later ones: onnxruntime's wasm compiles each of its
+   * functions the first time it runs. Default: on for the wasm backend when the model's weights are at
+   * most 64 MiB (kinema-micro: about 0.3 s on a first visit, 0.15 s on a revisit); `true` also warms up
+   * WebGPU and larger models (a Wan load then spends one full step on it); `false` never.
+   */
+  warmUp?: boolean;
   /** Diagnostics sink; default none. */
   logger?: Logger | false;
 }
@@ -111,6 +119,8 @@ export interface LoadResult {
   downloadedBytes: number;
   totalBytes: number;
   loadMs: number;
+  /** The part of loadMs the warm-up generation took (GeneratorOptions.warmUp); absent when none ran. */
+  warmUpMs?: number;
   /** Local backends: the memory plan (which components stay loaded together, the peak need, the ceiling). */
   memory?: LoadMemory;
 }

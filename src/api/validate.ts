@@ -71,6 +71,7 @@ export interface ResolvedOptions {
   cache: CacheKind;
   wasmThreads?: number;
   memoryLimits?: MemoryLimits;
+  warmUp?: boolean;
 }
 
 /** Checks createVideoGenerator's options; defaults live here and nowhere else. */
@@ -92,6 +93,7 @@ export function resolveOptions(options: GeneratorOptions | undefined, pageUrl: s
   }
   if (o.allowWasm !== undefined) checkBoolean('allowWasm', o.allowWasm);
   if (o.wasmThreads !== undefined) checkLimit('wasmThreads', o.wasmThreads, LIMITS.wasmThreads);
+  if (o.warmUp !== undefined) checkBoolean('warmUp', o.warmUp);
   // A copy: the caller's object may change after the call; the load must plan with what was validated.
   const memoryLimits = o.memoryLimits === undefined ? undefined : { ...checkMemoryLimits(o.memoryLimits) };
   const cache = o.cache === undefined ? 'cache-api' : checkOneOf('cache', o.cache, CACHE_KINDS);
@@ -102,5 +104,5 @@ export function resolveOptions(options: GeneratorOptions | undefined, pageUrl: s
   } catch {
     throw new TypeError(`modelBaseUrl must be a URL; got ${show(o.modelBaseUrl)}`);
   }
-  return { model: o.model ?? 'kinema-micro', modelBaseUrl, backend, allowWasm: o.allowWasm ?? true, weights, cache, ...(o.wasmThreads !== undefined ? { wasmThreads: o.wasmThreads } : {}), ...(memoryLimits ? { memoryLimits } : {}) };
+  return { model: o.model ?? 'kinema-micro', modelBaseUrl, backend, allowWasm: o.allowWasm ?? true, weights, cache, ...(o.wasmThreads !== undefined ? { wasmThreads: o.wasmThreads } : {}), ...(memoryLimits ? { memoryLimits } : {}), ...(o.warmUp !== undefined ? { warmUp: o.warmUp } : {}) };
 }

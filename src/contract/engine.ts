@@ -18,6 +18,8 @@ export interface EngineLoadSpec {
   wasmThreads?: number;
   /** Lower memory ceilings for the plan made before any download (GeneratorOptions.memoryLimits). */
   memoryLimits?: MemoryLimits;
+  /** End the load with a warm-up generation (GeneratorOptions.warmUp); absent: the engine decides. */
+  warmUp?: boolean;
 }
 
 /**
@@ -59,6 +61,8 @@ export interface EngineLoadInfo {
   downloadedBytes: number;
   totalBytes: number;
   loadMs: number;
+  /** The part of loadMs the warm-up generation took; absent when none ran. */
+  warmUpMs?: number;
   warnings: string[];
   /** The memory plan the load was checked against and stages by (always set by createEngine). */
   memory?: LoadMemory;

@@ -78,6 +78,7 @@ export function checkLoadSpec(spec: unknown): EngineLoadSpec {
   checkOneOf('cache', s.cache, CACHE_KINDS);
   if (s.wasmThreads !== undefined) checkLimit('wasmThreads', s.wasmThreads, LIMITS.wasmThreads);
   if (s.memoryLimits !== undefined) checkMemoryLimits(s.memoryLimits);
+  if (s.warmUp !== undefined) checkBoolean('warmUp', s.warmUp);
   return s as unknown as EngineLoadSpec;
 }
 

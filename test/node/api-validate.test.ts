@@ -84,6 +84,13 @@ describe('resolveOptions', () => {
     expect(resolveOptions({ wasmThreads: 3 }, 'http://x/').wasmThreads).toBe(3);
     expect('wasmThreads' in resolveOptions({}, 'http://x/')).toBe(false);
   });
+
+  it('takes warmUp as a boolean, passed on only when given (absent: the engine decides)', () => {
+    expect(resolveOptions({ warmUp: false }, 'http://x/').warmUp).toBe(false);
+    expect(resolveOptions({ warmUp: true }, 'http://x/').warmUp).toBe(true);
+    expect('warmUp' in resolveOptions({}, 'http://x/')).toBe(false);
+    expect(() => resolveOptions({ warmUp: 'yes' as never }, 'http://x/')).toThrow(/warmUp must be true or false/);
+  });
 });
 
 describe('defaultWasmThreads', () => {

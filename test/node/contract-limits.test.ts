@@ -182,6 +182,9 @@ describe('the limits table', () => {
       expect(thrown(() => checkLoadSpec({ ...load, wasmThreads }))).toEqual(api);
     }
     expect(thrown(() => checkLoadSpec({ ...load, weights: 'fp64' }))?.message).toBe(`weights must be one of 'auto', 'fp32', 'fp16', 'int8'; got "fp64"`);
+    expect(thrown(() => checkLoadSpec({ ...load, warmUp: 1 }))).toEqual(thrown(() => resolveOptions({ warmUp: 1 as never }, 'http://x/')));
+    expect(thrown(() => checkLoadSpec({ ...load, warmUp: 1 }))?.message).toBe('warmUp must be true or false; got 1');
+    expect(thrown(() => checkLoadSpec({ ...load, warmUp: false }))).toBeNull();
   });
 
   it('gives the widget\'s form fields the API\'s messages', () => {

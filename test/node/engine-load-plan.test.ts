@@ -133,3 +133,31 @@ describe('engine load: a family that cannot be staged', () => {
     expect(p.requests).toEqual([URL_]);
   });
 });
+
+describe('the warm-up at the end of a load', () => {
+  let shouldWarmUp: typeof import('../../src/engine/engine').shouldWarmUp;
+  let ceiling: number;
+  beforeAll(async () => {
+    vi.stubGlobal('GPUBufferUsage', { MAP_READ: 1, MAP_WRITE: 2, COPY_SRC: 4, COPY_DST: 8, INDEX: 16, VERTEX: 32, UNIFORM: 64, STORAGE: 128, INDIRECT: 256, QUERY_RESOLVE: 512 });
+    try {
+      ({ shouldWarmUp, WARM_UP_MAX_WEIGHT_BYTES: ceiling } = await import('../../src/engine/engine'));
+    } finally {
+      vi.unstubAllGlobals();
+    }
+  });
+
+  it('runs by default on wasm for a small model, and not on WebGPU or for a model above the ceiling', () => {
+    const small = { backend: 'wasm' as const, canGenerate: true, weightsBytes: 11e6 };
+    expect(shouldWarmUp(small)).toBe(true);
+    expect(shouldWarmUp({ ...small, weightsBytes: ceiling })).toBe(true);
+    expect(shouldWarmUp({ ...small, weightsBytes: ceiling + 1 })).toBe(false);
+    expect(shouldWarmUp({ ...small, backend: 'webgpu' })).toBe(false);
+  });
+
+  it('follows warmUp when given, and never runs for a model that cannot generate', () => {
+    const large = { backend: 'webgpu' as const, canGenerate: true, weightsBytes: 5e9 };
+    expect(shouldWarmUp({ ...large, warmUp: true })).toBe(true);
+    expect(shouldWarmUp({ backend: 'wasm', canGenerate: true, weightsBytes: 1, warmUp: false })).toBe(false);
+    expect(shouldWarmUp({ ...large, warmUp: true, canGenerate: false })).toBe(false);
+  });
+});
