@@ -272,6 +272,163 @@ describe('round trip through mediabunny', () => {
   });
 });
 
+describe('own WebCodecs encoder, mediabunny as muxer', () => {
+  it('configures the encoder when the clip encoder is created, with a config the probe found supported', async () => {
+    const Original = globalThis.VideoEncoder;
+    const probed: { config: VideoEncoderConfig; supported: boolean }[] = [];
+    const configured: VideoEncoderConfig[] = [];
+    const instances: VideoEncoder[] = [];
+    restoreEncoder = () => { globalThis.VideoEncoder = Original; };
+    globalThis.VideoEncoder = class extends Original {
+      static override async isConfigSupported(config: VideoEncoderConfig): Promise<VideoEncoderSupport> {
+        const answer = await Original.isConfigSupported(config);
+        probed.push({ config, supported: answer.supported === true });
+        return answer;
+      }
+      constructor(init: VideoEncoderInit) {
+        super(init);
+        instances.push(this);
+      }
+      override configure(config: VideoEncoderConfig): void {
+        configured.push(config);
+        super.configure(config);
+      }
+    };
+    const encoder = await createClipEncoder({ format: 'mp4', width: 64, height: 48, fps: 8, numFrames: 8, metadata: METADATA });
+    // Before any frame: the encoder exists and is configured, so its setup overlaps the denoiser.
+    expect(instances).toHaveLength(1);
+    expect(instances[0]!.state).toBe('configured');
+    expect(configured).toHaveLength(1);
+    const config = configured[0]!;
+    expect(config.codec).toMatch(/^avc1\.6400[0-9a-f]{2}$/);
+    expect(probed.some((p) => p.supported && JSON.stringify(p.config) === JSON.stringify(config))).toBe(true);
+    const clip = makeClip(64, 48, 8);
+    for (const [i, rgba] of clip.frames.entries()) await encoder.addFrame(rgba, i);
+    const back = await readBack((await encoder.finalize()).blob);
+    expect(back.stats.packetCount).toBe(8);
+    expect(instances[0]!.state).toBe('closed');
+  });
+
+  it.each(['mp4', 'webm'] as const)('keeps a key frame every 2 s, exact i/fps timestamps and the duration (%s, 24 frames at 8 fps)', async (format) => {
+    const result = await encodeClip(makeClip(32, 32, 24), { format });
+    const back = await readBack(result.blob);
+    expect(back.stats.packetCount).toBe(24);
+    expect(back.duration).toBeCloseTo(3, 6);
+    expect(back.packets.map((p) => p.timestamp)).toEqual(Array.from({ length: 24 }, (_, i) => i / 8));
+    expect(back.packets[0]!.type).toBe('key');
+    expect(back.packets[16]!.type).toBe('key');
+  });
+
+  it('addFrame resolves only when the encoder has room (backpressure on encodeQueueSize and dequeue)', async () => {
+    const Original = globalThis.VideoEncoder;
+    const held: HeldEncoder[] = [];
+    class HeldEncoder extends Original {
+      readonly waiting: [VideoFrame, VideoEncoderEncodeOptions | undefined][] = [];
+      constructor(init: VideoEncoderInit) {
+        super(init);
+        held.push(this);
+      }
+      override get encodeQueueSize(): number {
+        return this.waiting.length + super.encodeQueueSize;
+      }
+      override encode(frame: VideoFrame, options?: VideoEncoderEncodeOptions): void {
+        this.waiting.push([frame.clone(), options]);
+      }
+      release(): void {
+        const [frame, options] = this.waiting.shift()!;
+        super.encode(frame, options);
+        frame.close();
+        this.dispatchEvent(new Event('dequeue'));
+      }
+    }
+    restoreEncoder = () => { globalThis.VideoEncoder = Original; };
+    globalThis.VideoEncoder = HeldEncoder;
+    const clip = makeClip(32, 32, 8);
+    const encoder = await createClipEncoder({ format: 'webm', width: 32, height: 32, fps: 8, numFrames: 8, metadata: METADATA });
+    for (let i = 0; i < 3; i++) await encoder.addFrame(clip.frames[i]!, i); // 3 held: still room
+    let fourthDone = false;
+    const fourth = encoder.addFrame(clip.frames[3]!, 3).then(() => { fourthDone = true; });
+    while (held[0]!.waiting.length < 4) await new Promise((r) => setTimeout(r, 0));
+    for (let turn = 0; turn < 5; turn++) await new Promise((r) => setTimeout(r, 0));
+    expect(fourthDone, 'the 4th frame fills the queue, so its addFrame waits').toBe(false);
+    held[0]!.release();
+    await fourth;
+    expect(held[0]!.encodeQueueSize).toBeLessThan(4);
+    while (held[0]!.waiting.length > 0) held[0]!.release();
+    for (let i = 4; i < 8; i++) {
+      await encoder.addFrame(clip.frames[i]!, i); // one held at a time: room left, so it resolves at once
+      held[0]!.release();
+    }
+    const back = await readBack((await encoder.finalize()).blob);
+    expect(back.stats.packetCount).toBe(8);
+  });
+});
+
+describe('finalize checks the flushed encoder (no sleep for late errors)', () => {
+  /** A VideoEncoder whose output drops the chunk of frame `drop`, and optionally reports an error after flush. */
+  function installDroppingEncoder(drop: number, lateError: 'none' | 'before-flush-resolves' | 'after-flush-resolves') {
+    const Original = globalThis.VideoEncoder;
+    const instances: VideoEncoder[] = [];
+    restoreEncoder = () => { globalThis.VideoEncoder = Original; };
+    globalThis.VideoEncoder = class extends Original {
+      readonly #reportError: (error: DOMException) => void;
+      constructor(init: VideoEncoderInit) {
+        let seen = 0;
+        super({ ...init, output: (chunk, meta) => { if (seen++ !== drop) init.output(chunk, meta); } });
+        this.#reportError = init.error;
+        instances.push(this);
+      }
+      override async flush(): Promise<void> {
+        await super.flush();
+        const error = new DOMException(`frame ${drop} failed to encode`, 'EncodingError');
+        if (lateError === 'before-flush-resolves') this.#reportError(error);
+        if (lateError === 'after-flush-resolves') setTimeout(() => this.#reportError(error), 0);
+      }
+    };
+    return instances;
+  }
+
+  it.each(['none', 'after-flush-resolves'] as const)('rejects ENCODE_FAILED naming the frame count when a chunk is missing (late error: %s)', async (lateError) => {
+    const instances = installDroppingEncoder(5, lateError);
+    const clip = makeClip(64, 64, 8);
+    const encoder = await createClipEncoder({ format: 'mp4', width: 64, height: 64, fps: 8, numFrames: 8, metadata: METADATA });
+    for (const [i, rgba] of clip.frames.entries()) await encoder.addFrame(rgba, i);
+    const error = await encoder.finalize().catch((e: unknown) => e);
+    expect(isKinemaError(error, 'ENCODE_FAILED')).toBe(true);
+    expect((error as Error).message).toBe('the avc encoder returned 7 encoded frames for the 8 frames it was given, with no error; the clip would be incomplete');
+    expect((error as KinemaError).details).toMatchObject({ codec: 'avc', framesEncoded: 8, chunksOut: 7 });
+    expect(encoder.state).toBe('failed');
+    expect(instances.every((e) => e.state === 'closed')).toBe(true);
+    await expect(encoder.finalize()).rejects.toBe(error);
+  });
+
+  it('rejects ENCODE_FAILED with the encoder\'s error when it fires as flush resolves', async () => {
+    installDroppingEncoder(2, 'before-flush-resolves');
+    const clip = makeClip(64, 64, 8);
+    const encoder = await createClipEncoder({ format: 'webm', width: 64, height: 64, fps: 8, numFrames: 8, metadata: METADATA });
+    for (const [i, rgba] of clip.frames.entries()) await encoder.addFrame(rgba, i);
+    const error = await encoder.finalize().catch((e: unknown) => e);
+    expect(isKinemaError(error, 'ENCODE_FAILED')).toBe(true);
+    expect((error as Error).message).toBe('the vp9 encoder failed after 7 of 8 frames: frame 2 failed to encode');
+    expect(encoder.state).toBe('failed');
+  });
+
+  it('rejects ENCODE_FAILED when the WebCodecs encoder is closed under it before finalize', async () => {
+    const tracked = trackEncoders();
+    restoreEncoder = tracked.restore;
+    const clip = makeClip(64, 64, 8);
+    const encoder = await createClipEncoder({ format: 'mp4', width: 64, height: 64, fps: 8, numFrames: 8, metadata: METADATA });
+    for (const [i, rgba] of clip.frames.entries()) await encoder.addFrame(rgba, i);
+    tracked.instances[0]!.close();
+    const error = await encoder.finalize().catch((e: unknown) => e);
+    expect(isKinemaError(error, 'ENCODE_FAILED')).toBe(true);
+    expect((error as Error).message).toMatch(/^avc encoding failed at finalize: /);
+    expect(encoder.state).toBe('failed');
+    await encoder.cancel();
+    expect(encoder.state).toBe('canceled');
+  });
+});
+
 describe('watermark', () => {
   it('draws a mark in the bottom-right corner only', async () => {
     const clip = makeClip(128, 96, 8);
