@@ -362,6 +362,27 @@ describe('own WebCodecs encoder, mediabunny as muxer', () => {
     const back = await readBack((await encoder.finalize()).blob);
     expect(back.stats.packetCount).toBe(8);
   });
+  it('opens a fresh encoder when the browser reclaims the idle one (a long denoise) and still writes the whole clip', async () => {
+    const Original = globalThis.VideoEncoder;
+    const instances: { encoder: VideoEncoder; reportError: (error: DOMException) => void }[] = [];
+    restoreEncoder = () => { globalThis.VideoEncoder = Original; };
+    globalThis.VideoEncoder = class extends Original {
+      constructor(init: VideoEncoderInit) {
+        super(init);
+        instances.push({ encoder: this, reportError: init.error });
+      }
+    };
+    const clip = makeClip(64, 64, 8);
+    const encoder = await createClipEncoder({ format: 'mp4', width: 64, height: 64, fps: 8, numFrames: 8, metadata: METADATA });
+    // What Chromium does to an inactive codec: closes it and reports a QuotaExceededError.
+    instances[0]!.encoder.close();
+    instances[0]!.reportError(new DOMException('Codec reclaimed due to inactivity.', 'QuotaExceededError'));
+    for (const [i, rgba] of clip.frames.entries()) await encoder.addFrame(rgba, i);
+    const back = await readBack((await encoder.finalize()).blob);
+    expect(instances).toHaveLength(2);
+    expect(back.stats.packetCount).toBe(8);
+    expect(back.packets[0]!.type).toBe('key');
+  });
 });
 
 describe('finalize checks the flushed encoder (no sleep for late errors)', () => {

@@ -25,8 +25,8 @@ describe('codecString: the lowest level that holds the clip', () => {
   });
 
   it('falls back to the highest level when nothing holds the clip', () => {
-    expect(codecString('vp9', 4096, 4096, 120, 200_000_000 * 10)).toBe('vp09.00.62.08');
-    expect(codecString('av1', 4096, 4096, 120, 2_000_000_000)).toBe('av01.0.19M.08');
+    expect(codecString('vp9', { width: 4096, height: 4096, fps: 120, bitrate: 2_000_000_000 })).toBe('vp09.00.62.08');
+    expect(codecString('av1', { width: 4096, height: 4096, fps: 120, bitrate: 2_000_000_000 })).toBe('av01.0.19M.08');
   });
 });
 
