@@ -2,6 +2,7 @@
  * Asks WebCodecs which of kinema's codecs can encode a clip of this size here, with the exact VideoEncoderConfig
  * the clip encoder will configure (codec-config.ts), so "supported" here means that configure is expected to work.
  */
+import { canEncodeVideo } from 'mediabunny';
 import { codecFitsSides, videoEncoderConfig } from './codec-config';
 import { MP4_CODECS, WEBM_CODECS, defaultBitrate } from './options';
 import type { ClipCodec, CodecSupport, ProbeRequest } from './types';
@@ -21,7 +22,10 @@ export async function probeCodecs(request: ProbeRequest): Promise<CodecSupport> 
       const config = videoEncoderConfig(codec, { width, height, fps, bitrate });
       // A TypeError (a config this browser cannot even parse) counts as "no".
       const answer = await VideoEncoder.isConfigSupported(config).catch(() => null);
-      if (answer?.supported) supported.add(codec);
+      if (!answer?.supported) continue;
+      // mediabunny's check too: where a browser's isConfigSupported is known to say yes too readily
+      // (Firefox), it encodes a test frame; on Chromium it is the same question, memoized.
+      if (await canEncodeVideo(codec, { width, height, frameRate: fps, bitrate }).catch(() => false)) supported.add(codec);
     }
   }
   return {
