@@ -35,24 +35,29 @@ const call = (page, name, options) => page.evaluate(([n, o]) => window.cold[n](o
 
 /**
  * Cold start: in a fresh context, a visit's first generation ÷ the later ones on the same page, and the
- * bare plain-wasm runtime's first sequence in a fresh context (interleaved round by round).
+ * bare plain-wasm runtime's first sequence in a fresh context; each without and with the warm-up kinema's
+ * load ends with (interleaved round by round).
  */
 export async function coldStart({ browser, url, rounds, steps, threads, generations = 4 }) {
   const visits = [];
   const bares = [];
+  const warmBares = [];
+  const unwarmed = [];
   for (let r = 0; r < rounds; r++) {
-    for (const kind of ['kinema', 'bare']) {
+    for (const kind of ['kinema', 'unwarmed', 'bare', 'warmBare']) {
       const context = await browser.newContext();
       try {
         const page = await openPage(context, url);
-        if (kind === 'kinema') visits.push(await call(page, 'visit', { generations, steps, threads, cache: 'memory' }));
-        else bares.push(await call(page, 'bare', { count: generations, steps, threads }));
+        if (kind === 'kinema' || kind === 'unwarmed') {
+          (kind === 'kinema' ? visits : unwarmed).push(await call(page, 'visit', { generations, steps, threads, cache: 'memory', ...(kind === 'unwarmed' ? { warmUp: false } : {}) }));
+        }
+        else (kind === 'bare' ? bares : warmBares).push(await call(page, 'bare', { count: generations, steps, threads, warmUp: kind === 'warmBare' }));
       } finally {
         await context.close();
       }
     }
   }
-  return { visits, bares };
+  return { visits, unwarmed, bares, warmBares };
 }
 
 /**
@@ -98,12 +103,14 @@ export function loadParts(v) {
   const compiles = v.timeline.filter((e) => e.type === 'compile');
   const lastDownload = downloads.at(-1)?.t ?? first;
   const firstCompile = compiles[0]?.t ?? lastDownload;
-  const sessions = compiles.map((e, i) => [e.component, (compiles[i + 1]?.t ?? v.loadMs) - e.t]);
+  // The warm-up runs after the last session (it sends no event): take it out of that session's share.
+  const sessions = compiles.map((e, i) => [e.component, (compiles[i + 1]?.t ?? v.loadMs - v.warmUpMs) - e.t]);
   return {
     beforeFirstEvent: first, // the worker's start, its modules, the call's first message, the manifest
     files: lastDownload - first, // the model's files (network or the Cache API; verified on download only)
     waitForRuntime: firstCompile - lastDownload, // onnxruntime still starting after the files were in
-    sessions, // each component's session creation (to the next compile event; the last to the load's end)
+    sessions, // each component's session creation (to the next compile event; the last to the warm-up)
+    warmUp: v.warmUpMs, // the load's warm-up generation (the engine's own timing)
     workerStartMs: v.loadMs - v.workerLoadMs, // the page's load time the worker's own account does not cover
   };
 }

@@ -41,9 +41,9 @@ const cold = {
    * (8 steps with CFG, 8 frames, frames out, new seeds), each timed from the page. The load's progress
    * events are kept with their times, so run.mjs can say where a load's time goes.
    */
-  async visit(options: { generations: number; steps: number; threads: number; cache: 'cache-api' | 'memory' }) {
+  async visit(options: { generations: number; steps: number; threads: number; cache: 'cache-api' | 'memory'; warmUp?: boolean }) {
     const started = performance.now();
-    const generator = createVideoGenerator({ model: manifestUrl, backend: 'wasm', cache: options.cache, weights: 'fp32', wasmThreads: options.threads });
+    const generator = createVideoGenerator({ model: manifestUrl, backend: 'wasm', cache: options.cache, weights: 'fp32', wasmThreads: options.threads, ...(options.warmUp !== undefined ? { warmUp: options.warmUp } : {}) });
     const timeline: { type: string; t: number; component?: string; fromCache?: boolean; file?: string }[] = [];
     const onProgress = (event: ProgressEvent) => {
       const t = performance.now() - started;
@@ -62,18 +62,18 @@ const cold = {
       generations.push({ ms: performance.now() - t, sessionRunMs: result.timings.sessionRunMs ?? NaN, longTasks, timerGapMs });
     }
     await generator.dispose();
-    return { loadMs, workerLoadMs: info.loadMs, downloadedBytes: info.downloadedBytes, totalBytes: info.totalBytes, visitMs, loadTasks, timeline, generations };
+    return { loadMs, workerLoadMs: info.loadMs, warmUpMs: info.warmUpMs ?? 0, downloadedBytes: info.downloadedBytes, totalBytes: info.totalBytes, visitMs, loadTasks, timeline, generations };
   },
 
   /** onnxruntime-web's plain wasm build alone, in a worker of its own (bench/bare.worker.ts). */
-  async bare(options: { count: number; steps: number; threads: number; level?: 'all' | 'disabled' }) {
+  async bare(options: { count: number; steps: number; threads: number; level?: 'all' | 'disabled'; warmUp?: boolean }) {
     const worker = new Worker(new URL('./bare.worker.ts', import.meta.url), { type: 'module' });
     try {
       const reply = new Promise<Record<string, unknown>>((resolve) => { worker.onmessage = (event) => resolve(event.data); });
-      worker.postMessage({ manifestUrl, steps: options.steps, count: options.count, numThreads: options.threads, ...(options.level ? { level: options.level } : {}) });
+      worker.postMessage({ manifestUrl, steps: options.steps, count: options.count, numThreads: options.threads, ...(options.level ? { level: options.level } : {}), warmUp: options.warmUp === true });
       const result = await reply;
       if (!result.ok) throw new Error(String(result.error));
-      return result as { runtimeMs: number; createMs: number[]; runs: number[]; threads: number; checks: number[] };
+      return result as { runtimeMs: number; createMs: number[]; warmUpMs?: number; runs: number[]; threads: number; checks: number[] };
     } finally {
       worker.terminate();
     }

@@ -122,7 +122,10 @@ if (nativeOk.length > 0) {
 }
 const kinemaFirst = median(cold.visits.map((v) => v.generations[0].ms));
 const bareFirst = median(cold.bares.map((b) => b.runs[0]));
-say(`- from the first generation, each in a fresh page (new context, new worker, new runtime): kinema's first generation ${ms(kinemaFirst)}, onnxruntime-web's bare plain-wasm session in a worker of its own, its first run of the same calls ${ms(bareFirst)}: **kinema ÷ bare plain wasm ${(kinemaFirst / bareFirst).toFixed(3)}** (target ≤ 1.1); later ones ${ms(median(cold.visits.map((v) => laterMedian(v.generations.map((g) => g.ms)))))} ÷ ${ms(median(cold.bares.map((b) => laterMedian(b.runs))))} = ${(median(cold.visits.map((v) => laterMedian(v.generations.map((g) => g.ms)))) / median(cold.bares.map((b) => laterMedian(b.runs)))).toFixed(3)}`);
+const warmBareFirst = median(cold.warmBares.map((b) => b.runs[0]));
+const kinemaLater = median(cold.visits.map((v) => laterMedian(v.generations.map((g) => g.ms))));
+const bareLater = median(cold.bares.map((b) => laterMedian(b.runs)));
+say(`- from the first generation, each in a fresh page (new context, new worker, new runtime): kinema's first generation ${ms(kinemaFirst)} (its load ended with a ${ms(median(cold.visits.map((v) => v.warmUpMs)))} warm-up); onnxruntime-web's bare plain-wasm session in a worker of its own, its first run of the same calls after the same one-step warm-up ${ms(warmBareFirst)}: **kinema ÷ bare plain wasm ${(kinemaFirst / warmBareFirst).toFixed(3)}** (target ≤ 1.1); without a warm-up the bare session's first run takes ${ms(bareFirst)} (kinema's warmed first ÷ that ${(kinemaFirst / bareFirst).toFixed(3)}); later ones ${ms(kinemaLater)} ÷ ${ms(bareLater)} = ${(kinemaLater / bareLater).toFixed(3)}`);
 say();
 }
 
@@ -186,8 +189,12 @@ if (want('cold')) {
   say(`## Cold start: a page's first generation ÷ a later one on the same page (wasm, ${wasmRounds[0].threads} thread, public API and its worker, fresh page each time)`);
   say(`- in a new browser context (empty HTTP cache, Cache API and V8 code cache), ${ROUNDS} visits: first generation ${ms(median(cold.visits.map((v) => v.generations[0].ms)))}, generations 2–${cold.visits[0].generations.length} ${ms(median(cold.visits.map((v) => laterMedian(v.generations.map((g) => g.ms)))))}: **first ÷ later ${median(firstOverLater).toFixed(3)}** (target ≤ 1.3; visit by visit ${Math.min(...firstOverLater).toFixed(2)} to ${Math.max(...firstOverLater).toFixed(2)})`);
   say(`- the page's main thread during the first generation: longest long task ${ms(longest(cold.visits.flatMap((v) => v.generations[0].longTasks)))} over the ${ROUNDS} visits (during the loads before them: ${ms(longest(cold.visits.flatMap((v) => v.loadTasks)))}); longest gap of a 20 ms timer, median over the visits, first generation ${ms(median(cold.visits.map((v) => v.generations[0].timerGapMs)))}, later ones ${ms(median(cold.visits.flatMap((v) => v.generations.slice(1).map((g) => g.timerGapMs))))} (wall time: on a loaded machine other processes stretch it too)`);
+  const unwarmedRatio = cold.unwarmed.map((v) => v.generations[0].ms / laterMedian(v.generations.map((g) => g.ms)));
+  say(`- the same visits with \`warmUp: false\`: first generation ${ms(median(cold.unwarmed.map((v) => v.generations[0].ms)))}, later ${ms(median(cold.unwarmed.map((v) => laterMedian(v.generations.map((g) => g.ms)))))}: first ÷ later ${median(unwarmedRatio).toFixed(3)}; load ${ms(median(cold.unwarmed.map((v) => v.loadMs)))}`);
   const bareRatio = cold.bares.map((b) => b.runs[0] / laterMedian(b.runs));
-  say(`- onnxruntime-web's bare plain-wasm session, fresh page each time: first run ÷ later ones ${median(bareRatio).toFixed(3)}; its runtime started in ${ms(median(cold.bares.map((b) => b.runtimeMs)))} (import, wasm fetch, compile, start)`);
+  const warmBareRatio = cold.warmBares.map((b) => b.runs[0] / laterMedian(b.runs));
+  say(`- kinema's load ends with a warm-up generation (one step at the default size, frames dropped; \`warmUp\` option): ${ms(median(cold.visits.map((v) => v.warmUpMs)))} of a ${ms(median(cold.visits.map((v) => v.loadMs)))} load (memory store, localhost)`);
+  say(`- onnxruntime-web's bare plain-wasm session, fresh page each time: first run ÷ later ones ${median(bareRatio).toFixed(3)} without a warm-up (V8 compiles each wasm function when it first runs), ${median(warmBareRatio).toFixed(3)} after one one-step sequence; its runtime started in ${ms(median(cold.bares.map((b) => b.runtimeMs)))} (import, wasm fetch, compile, start)`);
 }
 if (want('cold') || want('revisit')) {
   const profiles = quick ? 1 : 3;
@@ -208,7 +215,7 @@ if (want('cold') || want('revisit')) {
       const parts = rows.map((r) => loadParts(r[key]));
       const m = (pick) => ms(median(parts.map(pick)));
       const sessions = parts[0].sessions.map(([component], i) => `${component} ${m((p) => p.sessions[i][1])}`).join(', ');
-      say(`  - where the ${name}'s load goes (medians, from its progress events): the worker's start and the manifest ${m((p) => p.beforeFirstEvent)} (of which before the worker's own load began ${m((p) => p.workerStartMs)}); the model's files ${m((p) => p.files)} (downloaded and verified, or found in the Cache API; the engine reads each graph's bytes just before its session, so that read counts in session creation); waiting for onnxruntime to start after that ${m((p) => p.waitForRuntime)}; session creation ${sessions} (the last to the load's end)`);
+      say(`  - where the ${name}'s load goes (medians, from its progress events): the worker's start and the manifest ${m((p) => p.beforeFirstEvent)} (of which before the worker's own load began ${m((p) => p.workerStartMs)}); the model's files ${m((p) => p.files)} (downloaded and verified, or found in the Cache API; the engine reads each graph's bytes just before its session, so that read counts in session creation); waiting for onnxruntime to start after that ${m((p) => p.waitForRuntime)}; session creation ${sessions}; the warm-up generation ${m((p) => p.warmUp)} (to the load's end)`);
     }
     const levels = await graphLevels({ root });
     const levelLine = levels.map((row) => `${row.component} ${['all', 'extended', 'basic', 'disabled'].map((l) => `${l} ${ms(median(row.createMs[l]))}`).join(' / ')}`).join('; ');
