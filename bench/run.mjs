@@ -150,7 +150,7 @@ await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0,
 say(`## (d) Warm (Cache API) load ÷ cold load, wasm (fp32 files, ${(about.fp32Bytes / 1e6).toFixed(1)} MB)`);
 say(`- model served from localhost: cold ${ms(cold)}, warm ${ms(warm)}: **ratio ${(warm / cold).toFixed(3)}** (target ≤ 0.2)`);
 say(`- over an emulated 100 Mbit/s, 20 ms link: cold ${ms(median(slow.cold))}, warm ${ms(median(slow.warm))}: **ratio ${(median(slow.warm) / median(slow.cold)).toFixed(3)}**`);
-say(`- a warm load still creates the three onnxruntime sessions; that, not reading the cache, is most of it`);
+say(`- a warm load still creates the three onnxruntime sessions and ends with the warm-up generation (${ms(median([...loads.warmUpMs, ...slow.warmUpMs]))} here, where this page's runtime has run the model before); that, not reading the cache, is most of it`);
 say();
 }
 

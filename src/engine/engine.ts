@@ -415,9 +415,13 @@ export function createEngine(platform: EnginePlatform = defaultPlatform()): Engi
     const outWidth = spec.width * spec.outputScale;
     const outHeight = spec.height * spec.outputScale;
 
-    let encoder: ClipEncoder | undefined;
-    if (encodeFrames) {
-      encoder = await createClipEncoder({
+    // The clip encoder opens (probe, configure) while the prompt is encoded and denoising starts. Its
+    // options are checked now, synchronously; if it cannot open, the generation stops at its next check
+    // and rejects with the encoder's error, not ABORTED.
+    const encoderFailed = new AbortController();
+    let encoderError: unknown;
+    const opening: Promise<ClipEncoder> | undefined = encodeFrames
+      ? createClipEncoder({
         format: spec.format === 'webm' ? 'webm' : 'mp4',
         width: outWidth,
         height: outHeight,
@@ -426,8 +430,13 @@ export function createEngine(platform: EnginePlatform = defaultPlatform()): Engi
         metadata: { prompt: spec.prompt, negativePrompt: spec.negativePrompt || undefined, seed: spec.seed, modelId: manifest.id, modelVersion: manifest.version },
         watermark: spec.watermark,
         ...(signal ? { signal } : {}),
-      });
-    }
+      })
+      : undefined;
+    opening?.catch((error: unknown) => {
+      encoderError = error;
+      encoderFailed.abort();
+    });
+    const familySignal = encodeFrames ? (signal ? AbortSignal.any([signal, encoderFailed.signal]) : encoderFailed.signal) : signal;
     const frames: Uint8Array[] = [];
     // Encoding runs alongside decoding: a frame is handed to the encoder and the next one is decoded while
     // WebCodecs works on it, with at most ENCODE_WINDOW frames in flight (bounded memory). encodeMs is the
@@ -441,7 +450,7 @@ export function createEngine(platform: EnginePlatform = defaultPlatform()): Engi
     let firstPreviewMs: number | undefined;
     try {
       const timings = await model.family.generate(model.state, spec, {
-        ...(signal ? { signal } : {}),
+        ...(familySignal ? { signal: familySignal } : {}),
         onWarning: (code, message, details) => {
           warnings.push(message);
           tracker.emit({ type: 'warning', code, message, ...(details ? { details } : {}) });
@@ -455,8 +464,9 @@ export function createEngine(platform: EnginePlatform = defaultPlatform()): Engi
         },
         onFrame: async (frame, index) => {
           tracker.stage('decode', index + 1);
-          if (spec.returnFrames || !encoder) frames.push(frame);
-          if (encoder) {
+          if (spec.returnFrames || !opening) frames.push(frame);
+          if (opening) {
+            const encoder = await opening;
             const added = encoder.addFrame(frame, index).then(() => tracker.stage('encode', index + 1));
             added.catch(() => undefined); // awaited below; a failure rejects the generation from there
             inFlight.push(added);
@@ -470,10 +480,10 @@ export function createEngine(platform: EnginePlatform = defaultPlatform()): Engi
       let codec: string | null = null;
       let mimeType: string | null = null;
       let format = spec.format;
-      if (encoder) {
+      if (opening) {
         const t = performance.now();
         await waitForEncoder(0);
-        const clip = await encoder.finalize();
+        const clip = await (await opening).finalize();
         encodeMs += performance.now() - t;
         video = clip.blob;
         codec = clip.codec;
@@ -503,8 +513,10 @@ export function createEngine(platform: EnginePlatform = defaultPlatform()): Engi
         readbacksDuringDenoise: timings.readbacksDuringDenoise,
       };
     } catch (error) {
-      await encoder?.cancel();
+      await opening?.then((encoder) => encoder.cancel(), () => undefined);
       await Promise.allSettled(inFlight);
+      // The generation stopped because the encoder could not open: that is the reason to report.
+      if (encoderError !== undefined && !signal?.aborted) throw encoderError;
       throw error;
     }
   }

@@ -93,6 +93,26 @@ describe('engine on wasm', () => {
     expect(next.frames).toHaveLength(8);
   });
 
+  it('an encoder that cannot open ends the generation with ENCODER_UNSUPPORTED (not ABORTED: it opens while the generation runs), before the decoder', async () => {
+    // No codec is supported here for the length of this test (this page's VideoEncoder, which the
+    // in-page engine's encoder asks); mediabunny's own check is not reached once this says no.
+    const original = VideoEncoder.isConfigSupported;
+    VideoEncoder.isConfigSupported = async (config: VideoEncoderConfig) => ({ supported: false, config });
+    const events: string[] = [];
+    try {
+      const error = await engine.generate(generateSpec({ prompt: 'a red square shrinking on a gray background', steps: 20, format: 'mp4' }), (e) => events.push(e.type))
+        .then(() => null, (e: unknown) => e);
+      expect(error).toBeInstanceOf(KinemaError);
+      expect((error as KinemaError).code, String(error)).toBe('ENCODER_UNSUPPORTED');
+    } finally {
+      VideoEncoder.isConfigSupported = original;
+    }
+    expect(events.filter((type) => type === 'denoise').length, 'stopped long before 20 steps').toBeLessThan(20);
+    expect(events).not.toContain('decode');
+    const next = await engine.generate(generateSpec({ prompt: 'a red square shrinking on a gray background', steps: 2, format: 'mp4' }));
+    expect(next.video?.size).toBeGreaterThan(0);
+  });
+
   it('upscales frames for viewing', async () => {
     const small = await engine.generate(generateSpec({ prompt: 'a cyan circle moving down on a black background', steps: 2 }));
     const big = await engine.generate(generateSpec({ prompt: 'a cyan circle moving down on a black background', steps: 2, outputScale: 4 }));
