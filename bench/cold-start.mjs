@@ -10,12 +10,31 @@ import { build, preview } from 'vite';
 
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
 
+/**
+ * The build's content-hashed files (assets/: the worker, the runtime's module and its wasm) served as a
+ * site serves them, cacheable for good (`immutable`); `vite preview` alone marks every file `no-cache`,
+ * which makes a revisit ask the server again for each of them. The page and the model's files keep
+ * their headers.
+ */
+const immutableAssets = {
+  name: 'kinema-bench-immutable-assets',
+  configurePreviewServer(server) {
+    server.middlewares.use((req, res, next) => {
+      if (req.url?.startsWith('/assets/')) {
+        const setHeader = res.setHeader.bind(res);
+        res.setHeader = (name, value) => setHeader(name, String(name).toLowerCase() === 'cache-control' ? 'public, max-age=31536000, immutable' : value);
+      }
+      next();
+    });
+  },
+};
+
 /** Builds the page and starts its server; returns its URL and a close(). */
 export async function serveColdStartPage(root) {
   const outDir = resolve(root, '.cache/bench-build');
   const overrides = { root, configFile: resolve(root, 'vite.config.ts'), mode: 'bench', logLevel: 'error' };
   await build({ ...overrides, build: { outDir, emptyOutDir: true, target: 'es2022', assetsInlineLimit: 0, rolldownOptions: { input: { cold: resolve(root, 'bench/cold-start.html') } } } });
-  const server = await preview({ ...overrides, build: { outDir }, preview: { host: '127.0.0.1', port: 0 } });
+  const server = await preview({ ...overrides, plugins: [immutableAssets], build: { outDir }, preview: { host: '127.0.0.1', port: 0 } });
   const base = server.resolvedUrls.local[0];
   return { url: new URL('bench/cold-start.html', base).href, close: () => new Promise((done) => server.httpServer.close(done)) };
 }
