@@ -210,7 +210,7 @@ if (want('cold') || want('revisit')) {
     say();
   }
   if (want('revisit')) {
-    say(`## Revisit: a new page's load with the model in the Cache API ÷ the first visit's load (wasm, over an emulated 100 Mbit/s, 20 ms link, bench/cold-start.html built and served by vite preview, its hashed assets `immutable` as a site serves them, ${profiles} fresh persistent profile${profiles > 1 ? "s" : ""})`);
+    say(`## Revisit: a new page's load with the model in the Cache API ÷ the first visit's load (wasm, over an emulated 100 Mbit/s, 20 ms link, bench/cold-start.html built and served by vite preview, its hashed assets \`immutable\` as a site serves them, ${profiles} fresh persistent profile${profiles > 1 ? "s" : ""})`);
     say(`- first visit: load ${ms(median(rows.map((r) => r.first.loadMs)))} (${(rows[0].first.downloadedBytes / 1e6).toFixed(1)} MB downloaded), the whole visit (navigation to loaded) ${ms(median(rows.map((r) => r.first.visitMs)))}`);
     say(`- after the browser is closed and launched again: load ${ms(median(rows.map((r) => r.revisit.loadMs)))} (${(median(rows.map((r) => r.revisit.downloadedBytes)) / 1e6).toFixed(1)} MB downloaded): **revisit ÷ first visit ${ratioOf('revisit', 'loadMs').toFixed(3)}** (target ≤ 0.2); the whole visit ${ratioOf('revisit', 'visitMs').toFixed(3)}`);
     say(`- a new page in the same browser right after the first visit: load ${ms(median(rows.map((r) => r.samePage.loadMs)))}, ÷ first visit ${ratioOf('samePage', 'loadMs').toFixed(3)}`);
