@@ -109,13 +109,6 @@ function defaultPlatform(): EnginePlatform {
 
 const loadKey = (spec: EngineLoadSpec) => JSON.stringify([spec.manifestUrl, spec.backend, spec.allowWasm, spec.weights, spec.memoryLimits ?? null]);
 
-/**
- * Families that take sessions out of their chains once (kinema-micro hands them to runPipeline) instead of
- * calling chain.run: a staged chain has no sessions while released, so these need every component loaded
- * together. A Family flag would say this better than a list here (src/families is not the engine's).
- */
-const KEEPS_SESSIONS = new Set(['kinema-micro']);
-
 function unstageable(manifest: ModelManifest, plan: MemoryPlan): KinemaError {
   const need = plan.stages.reduce((sum, stage) => sum + stage.needBytes, 0);
   const limit = plan.limit === 'wasm-heap' ? 'wasm memory' : 'the GPU memory given';
@@ -236,7 +229,8 @@ export function createEngine(platform: EnginePlatform = defaultPlatform()): Engi
       variants = choose(false, true);
       plan = planMemory(manifest, variants, memoryTarget(spec, backend));
     }
-    if (plan.residency.length > 1 && KEEPS_SESSIONS.has(family.pipeline)) throw unstageable(manifest, plan);
+    // A family that holds its sessions itself (Family.needsAllComponentsLoaded) cannot run a staged plan.
+    if (plan.residency.length > 1 && family.needsAllComponentsLoaded === true) throw unstageable(manifest, plan);
     const files = selectedFiles(manifest, variants); // the tokenizer's files and the chosen variants'
     // The runtime build this backend needs loads while the model downloads (settled before anything awaits it).
     const ortReady = loadOrt(backend, spec.wasmThreads !== undefined ? { numThreads: spec.wasmThreads } : {});

@@ -102,6 +102,15 @@ export interface Family<State = unknown> {
   readonly requiredComponents: readonly ComponentName[];
   /** Components the family can use but does without (none for the built-in families). */
   readonly optionalComponents?: readonly ComponentName[];
+  /**
+   * True when the family needs every component's sessions loaded at once, for the whole life of the
+   * load: it takes sessions out of its chains once (kinema-micro hands them to runPipeline) instead of
+   * calling `chain.run`, so a chain the memory plan releases while another component runs would leave
+   * it holding a closed session. The engine then refuses a plan that stages the model (DEVICE_LIMITS,
+   * before any download) rather than loading it broken. Absent or false: the family runs its graphs
+   * only through `chain.run`, and the engine may release one component's chain while another runs.
+   */
+  readonly needsAllComponentsLoaded?: boolean;
 
   /**
    * The family's own manifest rules, on a manifest `parseManifest` already accepted (so the common

@@ -7,6 +7,7 @@ import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { checkLoadSpec, checkMemoryLimits, type EngineLoadSpec } from '../../src/contract';
 import type { createEngine as CreateEngine } from '../../src/engine/engine';
 import { KinemaError } from '../../src/errors';
+import { familyFor, KNOWN_PIPELINES } from '../../src/families';
 import type { CacheLike, CacheStorageLike } from '../../src/loader';
 import type { ProgressEvent } from '../../src/progress/events';
 
@@ -131,6 +132,13 @@ describe('engine load: a family that cannot be staged', () => {
     expect(error.message).toMatch(/keeps all its components loaded together/);
     expect(error.details).toMatchObject({ needBytes: 4_020_000, limitBytes: 3_100_000, limit: 'wasm-heap' });
     expect(p.requests).toEqual([URL_]);
+  });
+
+  it('the engine refuses by the family\'s needsAllComponentsLoaded flag: kinema-micro declares it, Wan (staged) does not', () => {
+    const family = (pipeline: string) => familyFor({ pipeline, manifestUrl: URL_ });
+    expect(family('kinema-micro').needsAllComponentsLoaded).toBe(true);
+    expect(KNOWN_PIPELINES.filter((pipeline) => family(pipeline).needsAllComponentsLoaded === true)).toEqual(['kinema-micro']);
+    expect(family('wan2.1').needsAllComponentsLoaded).not.toBe(true);
   });
 });
 

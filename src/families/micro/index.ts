@@ -44,6 +44,8 @@ const session = (chain: GraphChain): Session => chain.graphs[0]!.session;
 export const microFamily: Family<MicroState> = {
   pipeline: 'kinema-micro',
   requiredComponents: ['textEncoder', 'denoiser', 'vaeDecoder'],
+  // generate() hands the sessions themselves to runPipeline, so a staged (released) chain would break it.
+  needsAllComponentsLoaded: true,
 
   validate(manifest) {
     for (const component of presentComponents(manifest)) {
