@@ -6,10 +6,9 @@ import { statSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { BACKEND_CHOICES, CLOUD_PROVIDER_NAMES, LIMITS, checkLimit, checkOneOf, MAX_OUTPUT_SIDE, type NumberLimit } from '../contract';
 import { BUILTIN_MODELS } from '../models/registry';
+import { UsageError, asUsage, parseFlags, type FlagTable } from './flags';
 
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
-}
+export { UsageError };
 
 /** A converted model on disk (`--model <folder or manifest.json>`), served to the page on loopback. */
 export interface LocalModel {
@@ -52,17 +51,11 @@ export const GENERATE_USAGE = `Usage: kinema generate "<prompt>" [options]   (or
   --out <file>            output path (default kinema.mp4, or kinema.webm)
   --json                  print one JSON line with the result at the end`;
 
-const VALUE_FLAGS = new Set(['--prompt', '--negative', '--seed', '--steps', '--guidance', '--frames', '--width', '--height', '--fps', '--scale', '--format', '--backend', '--model', '--out', '--provider', '--proxy', '--proxy-token', '--cloud-model']);
-const BOOLEAN_FLAGS = new Set(['--json', '--help', '-h']);
-
-// The flags share the API's limits table and message form ("--steps must be an integer from 1 to 1000; got 0").
-function usage<T>(check: () => T): T {
-  try {
-    return check();
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-}
+const FLAGS: FlagTable = {
+  values: new Set(['--prompt', '--negative', '--seed', '--steps', '--guidance', '--frames', '--width', '--height', '--fps', '--scale', '--format', '--backend', '--model', '--out', '--provider', '--proxy', '--proxy-token', '--cloud-model']),
+  switches: new Set(['--json', '--help', '-h']),
+  help: 'kinema generate --help',
+};
 
 /** A flag's text as a number when it reads as one; else the text itself, so the message quotes what was typed. */
 function numeric(value: string): number | string {
@@ -71,11 +64,11 @@ function numeric(value: string): number | string {
 }
 
 function limited(flag: string, value: string, limit: NumberLimit): number {
-  return usage(() => checkLimit(flag, numeric(value), limit));
+  return asUsage(() => checkLimit(flag, numeric(value), limit));
 }
 
 function choice<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
-  return usage(() => checkOneOf(flag, value, allowed));
+  return asUsage(() => checkOneOf(flag, value, allowed));
 }
 
 /** What a path is on disk; null when nothing is there. */
@@ -115,36 +108,16 @@ export function parseModelFlag(value: string, kind: PathKind = pathKind, cwd = p
 
 /** Parses the arguments after `generate`. Returns null when help was asked for. */
 export function parseGenerateArgs(argv: readonly string[], kind: PathKind = pathKind): GenerateArgs | null {
-  const values = new Map<string, string>();
-  const flags = new Set<string>();
-  const positional: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === '--') { positional.push(...argv.slice(i + 1)); break; }
-    const eq = arg.startsWith('--') ? arg.indexOf('=') : -1;
-    const name = eq > 0 ? arg.slice(0, eq) : arg;
-    if (VALUE_FLAGS.has(name)) {
-      const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
-      if (value === undefined) throw new UsageError(`${name} needs a value`);
-      if (values.has(name)) throw new UsageError(`${name} was given twice`);
-      values.set(name, value);
-    } else if (BOOLEAN_FLAGS.has(name)) {
-      flags.add(name);
-    } else if (arg.startsWith('-') && arg.length > 1) {
-      throw new UsageError(`unknown option ${arg} (see kinema generate --help)`);
-    } else {
-      positional.push(arg);
-    }
-  }
-  if (flags.has('--help') || flags.has('-h')) return null;
+  const { values, switches, positional } = parseFlags(argv, FLAGS);
+  if (switches.has('--help') || switches.has('-h')) return null;
   // `--prompt "<text>"` is the same as the quoted positional prompt (as `npm run component` spells it).
-  if (values.has('--prompt')) {
-    if (positional.length > 0) throw new UsageError(`give the prompt once: either quoted after generate or as --prompt; got both ("${positional.join(' ')}" and --prompt)`);
-    positional.push(values.get('--prompt')!);
+  if (values.has('--prompt') && positional.length > 0) {
+    throw new UsageError(`give the prompt once: either quoted after generate or as --prompt; got both ("${positional.join(' ')}" and --prompt)`);
   }
-  if (positional.length === 0) throw new UsageError('a prompt is required, e.g. kinema generate "a red circle moving right on a black background"');
-  if (positional.length > 1) throw new UsageError(`one prompt only (quote it): got ${positional.length} words outside quotes: ${positional.map((p) => `"${p}"`).join(' ')}`);
-  const prompt = positional[0]!;
+  const prompts = values.has('--prompt') ? [values.get('--prompt')!] : positional;
+  if (prompts.length === 0) throw new UsageError('a prompt is required, e.g. kinema generate "a red circle moving right on a black background"');
+  if (prompts.length > 1) throw new UsageError(`one prompt only (quote it): got ${prompts.length} words outside quotes: ${prompts.map((p) => `"${p}"`).join(' ')}`);
+  const prompt = prompts[0]!;
   if (prompt.trim() === '') throw new UsageError('the prompt must not be empty');
 
   const get = (flag: string) => values.get(flag);
@@ -189,7 +162,7 @@ export function parseGenerateArgs(argv: readonly string[], kind: PathKind = path
     options.cloud = { provider, proxyUrl, ...(get('--proxy-token') ? { proxyToken: get('--proxy-token')! } : {}), ...(get('--cloud-model') ? { model: get('--cloud-model')! } : {}) };
   }
   return {
-    prompt, out: get('--out') ?? `kinema.${format}`, json: flags.has('--json'), options, request,
+    prompt, out: get('--out') ?? `kinema.${format}`, json: switches.has('--json'), options, request,
     ...(model && 'localModel' in model ? { localModel: model.localModel } : {}),
   };
 }

@@ -4,7 +4,7 @@
  * throw UsageError (exit code 2).
  */
 import { LIMITS, checkLimit, checkOneOf } from '../contract';
-import { UsageError } from './args';
+import { UsageError, asUsage, parseFlags, type FlagTable } from './flags';
 
 export { UsageError };
 
@@ -63,41 +63,18 @@ Options:
   --weights fp32|fp16|int8|int4  which stored weights to run (default fp32 when the model has them)
   --seed <N>              scheduler: seed of the re-noising of rcm (default 0)`;
 
-const VALUE_FLAGS = new Set(['--model', '--in', '--out', '--weights', '--prompt', '--steps', '--config', '--sampler', '--seed']);
-
-function usage<T>(check: () => T): T {
-  try {
-    return check();
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-}
+const FLAGS: FlagTable = {
+  values: new Set(['--model', '--in', '--out', '--weights', '--prompt', '--steps', '--config', '--sampler', '--seed']),
+  switches: new Set(['--help', '-h']),
+  help: 'npm run component -- --help',
+};
 
 const numeric = (value: string): number | string => (value.trim() === '' || Number.isNaN(Number(value)) ? value : Number(value));
 
 /** Parses the arguments after `component`. Returns null when help was asked for. */
 export function parseComponentArgs(argv: readonly string[]): ComponentArgs | null {
-  const values = new Map<string, string>();
-  const positional: string[] = [];
-  let help = false;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    const eq = arg.startsWith('--') ? arg.indexOf('=') : -1;
-    const name = eq > 0 ? arg.slice(0, eq) : arg;
-    if (VALUE_FLAGS.has(name)) {
-      const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
-      if (value === undefined) throw new UsageError(`${name} needs a value`);
-      if (values.has(name)) throw new UsageError(`${name} was given twice`);
-      values.set(name, value);
-    } else if (arg === '--help' || arg === '-h') {
-      help = true;
-    } else if (arg.startsWith('-') && arg.length > 1) {
-      throw new UsageError(`unknown option ${arg} (see npm run component -- --help)`);
-    } else {
-      positional.push(arg);
-    }
-  }
-  if (help) return null;
+  const { values, switches, positional } = parseFlags(argv, FLAGS);
+  if (switches.has('--help') || switches.has('-h')) return null;
   const names = Object.keys(RUNNER_COMPONENTS).join(', ');
   if (positional.length === 0) throw new UsageError(`name the component to run: one of ${names}, e.g. npm run component -- denoiser --model out/wan --in in/ --out out/`);
   if (positional.length > 1) throw new UsageError(`one component at a time; got ${positional.map((p) => `"${p}"`).join(' ')}`);
@@ -117,7 +94,7 @@ export function parseComponentArgs(argv: readonly string[]): ComponentArgs | nul
   }
   if (get('--out') === undefined) throw new UsageError(`--out <folder> is required: where ${c} writes its .npy files`);
   const args: ComponentArgs = { component: c, outDir: get('--out')!, seed: 0 };
-  if (get('--weights') !== undefined) args.weights = usage(() => checkOneOf('--weights', get('--weights'), WEIGHT_CHOICES));
+  if (get('--weights') !== undefined) args.weights = asUsage(() => checkOneOf('--weights', get('--weights'), WEIGHT_CHOICES));
 
   if (c === 'scheduler') {
     if ((get('--model') === undefined) === (get('--config') === undefined)) {
@@ -126,15 +103,15 @@ export function parseComponentArgs(argv: readonly string[]): ComponentArgs | nul
     if (get('--config') !== undefined) {
       if (get('--sampler') === undefined) throw new UsageError('--config needs --sampler unipc|flow-match-euler|rcm (a scheduler_config.json does not say which sampler kinema runs)');
       args.config = get('--config')!;
-      args.sampler = usage(() => checkOneOf('--sampler', get('--sampler'), ['unipc', 'flow-match-euler', 'rcm'] as const));
+      args.sampler = asUsage(() => checkOneOf('--sampler', get('--sampler'), ['unipc', 'flow-match-euler', 'rcm'] as const));
     } else if (get('--sampler') !== undefined) {
       throw new UsageError('--sampler goes with --config; with --model the manifest names the sampler');
     } else {
       args.model = get('--model')!;
     }
     if (get('--steps') === undefined) throw new UsageError(`--steps <N> is required for scheduler (one model_output_NNN.npy per step), ${LIMITS.steps.min} to ${LIMITS.steps.max}`);
-    args.steps = usage(() => checkLimit('--steps', numeric(get('--steps')!), LIMITS.steps));
-    if (get('--seed') !== undefined) args.seed = usage(() => checkLimit('--seed', numeric(get('--seed')!), LIMITS.seed));
+    args.steps = asUsage(() => checkLimit('--steps', numeric(get('--steps')!), LIMITS.steps));
+    if (get('--seed') !== undefined) args.seed = asUsage(() => checkLimit('--seed', numeric(get('--seed')!), LIMITS.seed));
     if (get('--in') === undefined) throw new UsageError('--in <folder> is required for scheduler: it holds latents.npy and model_output_000.npy, …');
     args.inDir = get('--in')!;
     return args;

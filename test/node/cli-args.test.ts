@@ -39,8 +39,9 @@ describe('kinema generate arguments', () => {
     [['x', '--scale', '17'], '--scale must be an integer from 1 to 16; got 17'],
     [['x', '--format', 'gif'], `--format must be one of 'mp4', 'webm'; got "gif"`],
     [['x', '--backend', 'gpu'], `--backend must be one of 'auto', 'webgpu', 'wasm', 'cloud'; got "gpu"`],
-    [['x', '--frobnicate'], /unknown option --frobnicate/],
+    [['x', '--frobnicate'], 'unknown option --frobnicate (see kinema generate --help)'],
     [['x', '--out'], /--out needs a value/],
+    [['x', '--seed', '1', '--seed=2'], '--seed was given twice'],
     [['red', 'circle'], /one prompt only \(quote it\)/],
     [['x', '--backend', 'cloud'], /needs --provider dashscope\|modelslab and --proxy/],
     [['x', '--provider', 'dashscope', '--proxy', 'not a url'], /--proxy must be an http\(s\) URL/],
@@ -110,5 +111,10 @@ describe('kinema generate arguments', () => {
 
   it('returns null for --help', () => {
     expect(parseGenerateArgs(['--help'])).toBeNull();
+    expect(parseGenerateArgs(['x', '-h'])).toBeNull();
+  });
+
+  it('reads everything after a bare -- as the prompt, even when it starts with a dash', () => {
+    expect(parseGenerateArgs(['--seed', '1', '--', '--steps 4 is not a flag here'])).toMatchObject({ prompt: '--steps 4 is not a flag here', request: { seed: 1 } });
   });
 });

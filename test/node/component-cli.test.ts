@@ -53,7 +53,11 @@ describe('component runner arguments', () => {
     [['decoder', '--model', 'm', '--out', 'o'], /--in <folder> is required for decoder/],
     [['decoder', '--model', 'm', '--in', 'i', '--out', 'o', '--prompt', 'x'], /--prompt does not apply to decoder/],
     [['decoder', '--model', 'm', '--in', 'i', '--out', 'o', '--weights', 'bf16'], `--weights must be one of 'fp32', 'fp16', 'int8', 'int4'; got "bf16"`],
-    [['decoder', '--model', 'm', '--in', 'i', '--out', 'o', '--frobnicate'], /unknown option --frobnicate/],
+    [['decoder', '--model', 'm', '--in', 'i', '--out', 'o', '--frobnicate'], 'unknown option --frobnicate (see npm run component -- --help)'],
+    [['decoder', '--model', 'm', '--in', 'i', '--out', 'o', '--in=j'], '--in was given twice'],
+    [['decoder', '--model', 'm', '--in', 'i', '--out'], '--out needs a value'],
+    // After a bare -- every word is positional, flags included (the shared parser's rule; this CLI used to refuse the --).
+    [['decoder', '--model', 'm', '--in', 'i', '--out', 'o', '--', '--weights'], 'one component at a time; got "decoder" "--weights"'],
     [['text-encoder', '--model', 'm', '--out', 'o'], /give exactly one of them/],
     [['text-encoder', '--model', 'm', '--in', 'i', '--prompt', 'x', '--out', 'o'], /give exactly one of them/],
     [['scheduler', '--steps', '4', '--in', 'i', '--out', 'o'], /give exactly one of --model and --config/],
