@@ -4,88 +4,19 @@
  * WebGPU LoopOps algebra against the same samplers through the wasm LoopOps algebra (CPU twins).
  * Inputs are random but reproducible: VITE_KINEMA_TEST_SEED=<n> replays a run; the seed is printed on failure.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createKernels, type Kernels } from '../../src/kernels';
+import { describe, expect, it } from 'vitest';
+import { createKernels } from '../../src/kernels';
 import * as cpu from '../../src/kernels/cpu';
 import { createCpuOps } from '../../src/pipeline/cpu-ops';
 import { createGpuOps } from '../../src/pipeline/gpu-ops';
 import type { LoopOps, Tensor } from '../../src/pipeline/ops';
 import type { Ort } from '../../src/runtime/ort';
 import { createSampler, samplerAlgebra } from '../../src/schedulers';
+import { expectClose, filled, seededRandom, useGpu } from './support/gpu';
 
-let device: GPUDevice;
-let kernels: Kernels;
-
-beforeAll(async () => {
-  const adapter = await navigator.gpu.requestAdapter();
-  if (!adapter) throw new Error('no WebGPU adapter: is --enable-unsafe-webgpu set?');
-  device = await adapter.requestDevice();
-  kernels = await createKernels(device);
-});
-
-afterAll(() => {
-  kernels?.destroy();
-  device?.destroy();
-});
-
-const SEED = (import.meta.env.VITE_KINEMA_TEST_SEED !== undefined ? Number(import.meta.env.VITE_KINEMA_TEST_SEED) : Math.floor(Math.random() * 2 ** 32)) >>> 0;
-let rngState = SEED;
-function rand(): number {
-  rngState = (rngState + 0x6d2b79f5) >>> 0;
-  let t = rngState;
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-}
-beforeEach(({ task, onTestFailed }) => {
-  rngState = SEED;
-  onTestFailed(() => console.error(`kernels-combine: "${task.name}" failed with seed ${SEED}; replay with VITE_KINEMA_TEST_SEED=${SEED}`));
-});
-
-const SENTINEL = -12345.5;
-const random = (n: number, scale = 1) => Float32Array.from({ length: n }, () => (rand() * 2 - 1) * scale);
-const filled = (n: number, value = SENTINEL) => new Float32Array(n).fill(value);
-
-function upload(data: Float32Array<ArrayBuffer>): GPUBuffer {
-  const buffer = device.createBuffer({ size: Math.max(16, data.byteLength), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
-  device.queue.writeBuffer(buffer, 0, data);
-  return buffer;
-}
-
-async function download(buffer: GPUBuffer, floats: number): Promise<Float32Array> {
-  const read = device.createBuffer({ size: floats * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-  const encoder = device.createCommandEncoder();
-  encoder.copyBufferToBuffer(buffer, 0, read, 0, floats * 4);
-  device.queue.submit([encoder.finish()]);
-  await read.mapAsync(GPUMapMode.READ);
-  const copy = new Float32Array(read.getMappedRange().slice(0));
-  read.destroy();
-  return copy;
-}
-
-async function run(record: (encoder: GPUCommandEncoder) => void): Promise<void> {
-  device.pushErrorScope('validation');
-  const encoder = device.createCommandEncoder();
-  record(encoder);
-  kernels.submit(encoder);
-  const error = await device.popErrorScope();
-  expect(error?.message ?? null).toBeNull();
-}
-
-/** |gpu − cpu| ≤ tolerance(i) elementwise (a GPU may fuse multiply-adds); sentinels must match exactly. */
-function expectClose(got: Float32Array, want: Float32Array, tolerance: (i: number) => number, what: string): void {
-  expect(got.length).toBe(want.length);
-  let worst = -1;
-  let worstExcess = 0;
-  for (let i = 0; i < want.length; i++) {
-    const excess = Math.abs(got[i]! - want[i]!) - tolerance(i);
-    if (!(excess <= worstExcess) && got[i] !== want[i]) {
-      worst = i;
-      worstExcess = Number.isNaN(excess) ? Infinity : excess;
-    }
-  }
-  expect(worst, worst < 0 ? what : `${what}[${worst}]: gpu ${got[worst]}, cpu ${want[worst]}`).toBe(-1);
-}
+const gpu = useGpu();
+const { upload, downloadFloats, run } = gpu;
+const { seed: SEED, rand, random } = seededRandom('kernels-combine');
 
 describe('combine kernel vs CPU twin', () => {
   const cases = [
@@ -111,8 +42,8 @@ describe('combine kernel vs CPU twin', () => {
       const buffers = new Map<Float32Array, GPUBuffer>();
       const bufferOf = (a: Float32Array) => buffers.get(a) ?? buffers.set(a, upload(a as Float32Array<ArrayBuffer>)).get(a)!;
       const out = upload(filled(want.length));
-      await run((encoder) => kernels.combine(encoder, terms.map((t) => ({ ...t, input: bufferOf(t.input) })), out, { count: c.count, outputOffset: c.outputOffset }));
-      const got = await download(out, want.length);
+      await run((encoder) => gpu.kernels.combine(encoder, terms.map((t) => ({ ...t, input: bufferOf(t.input) })), out, { count: c.count, outputOffset: c.outputOffset }));
+      const got = await downloadFloats(out, want.length);
       // Bound: a few ulp of the sum of |c·x| (fused multiply-adds on a GPU).
       const scale = (i: number) => {
         const j = i - c.outputOffset;
@@ -132,8 +63,8 @@ describe('combine kernel vs CPU twin', () => {
     cpu.combine(terms.map((t) => (t.input === a ? { ...t, input: want } : t)), want, { count: 150, outputOffset: 70 });
     const ga = upload(Float32Array.from(a));
     const gb = upload(b);
-    await run((encoder) => kernels.combine(encoder, terms.map((t) => ({ ...t, input: t.input === a ? ga : gb })), ga, { count: 150, outputOffset: 70 }));
-    const got = await download(ga, 300);
+    await run((encoder) => gpu.kernels.combine(encoder, terms.map((t) => ({ ...t, input: t.input === a ? ga : gb })), ga, { count: 150, outputOffset: 70 }));
+    const got = await downloadFloats(ga, 300);
     expectClose(got, want, () => 1e-5, 'in place');
     ga.destroy();
     gb.destroy();
@@ -142,13 +73,13 @@ describe('combine kernel vs CPU twin', () => {
   it('rejects bad calls before touching the GPU: no terms, short inputs, partial overlap, out among > 4 inputs', () => {
     const small = upload(filled(8));
     const big = upload(filled(64));
-    const encoder = device.createCommandEncoder();
-    expect(() => kernels.combine(encoder, [], big, { count: 4 })).toThrow(/non-empty array of terms/);
-    expect(() => kernels.combine(encoder, [{ input: small, coef: 1 }], big, { count: 12 })).toThrow(/combine terms\[0\]: offset 0 \+ 12 elements exceeds/);
-    expect(() => kernels.combine(encoder, [{ input: big, coef: 1, offset: 2 }], big, { count: 8 })).toThrow(/out overlaps terms\[0\]/);
-    expect(() => kernels.combine(encoder, [{ input: big, coef: Number.NaN }], small, { count: 4 })).toThrow(/coef must be a finite number/);
+    const encoder = gpu.device.createCommandEncoder();
+    expect(() => gpu.kernels.combine(encoder, [], big, { count: 4 })).toThrow(/non-empty array of terms/);
+    expect(() => gpu.kernels.combine(encoder, [{ input: small, coef: 1 }], big, { count: 12 })).toThrow(/combine terms\[0\]: offset 0 \+ 12 elements exceeds/);
+    expect(() => gpu.kernels.combine(encoder, [{ input: big, coef: 1, offset: 2 }], big, { count: 8 })).toThrow(/out overlaps terms\[0\]/);
+    expect(() => gpu.kernels.combine(encoder, [{ input: big, coef: Number.NaN }], small, { count: 4 })).toThrow(/coef must be a finite number/);
     const five = Array.from({ length: 5 }, (_, k) => ({ input: big, coef: 1, offset: 8 * k }));
-    expect(() => kernels.combine(encoder, five, big, { count: 8, outputOffset: 0 })).toThrow(/more than 4 terms the output must be apart/);
+    expect(() => gpu.kernels.combine(encoder, five, big, { count: 8, outputOffset: 0 })).toThrow(/more than 4 terms the output must be apart/);
     expect(() => cpu.combine(Array.from({ length: 5 }, () => ({ input: new Float32Array(8), coef: 1 })), new Float32Array(4), { count: 8 })).toThrow(/exceeds/);
     encoder.finish();
     small.destroy();
@@ -186,8 +117,8 @@ describe('samplers through the WebGPU algebra equal the wasm algebra', () => {
         return values;
       }
       const cpuOps = createCpuOps({} as Ort);
-      const gpuKernels = await createKernels(device);
-      const gpuOps = createGpuOps({} as Ort, device, gpuKernels);
+      const gpuKernels = await createKernels(gpu.device);
+      const gpuOps = createGpuOps({} as Ort, gpu.device, gpuKernels);
       const want = await sample(cpuOps);
       const before = gpuOps.readbacks;
       const got = await sample(gpuOps);

@@ -4,90 +4,15 @@
  * and sentinels around every output slice to catch writes out of range. Cases are data, in the manner
  * of onnxruntime-web's kernel tests: inputs, dims, tolerance.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createKernels, type Kernels } from '../../src/kernels';
+import { describe, expect, it } from 'vitest';
+import { createKernels } from '../../src/kernels';
 import * as cpu from '../../src/kernels/cpu';
 import { createScheduler, step, type LinearUpdate } from '../../src/schedulers';
+import { expectClose, filled, seededRandom, useGpu } from './support/gpu';
 
-let device: GPUDevice;
-let kernels: Kernels;
-
-beforeAll(async () => {
-  const adapter = await navigator.gpu.requestAdapter();
-  if (!adapter) throw new Error('no WebGPU adapter: is --enable-unsafe-webgpu set?');
-  device = await adapter.requestDevice();
-  kernels = await createKernels(device);
-});
-
-afterAll(() => {
-  kernels?.destroy();
-  device?.destroy();
-});
-
-/**
- * Inputs are random but reproducible: one seed per run (VITE_KINEMA_TEST_SEED=<n> replays a run), the
- * stream restarted from it before each test so a failing test replays alone, and printed on failure.
- */
-const SEED = (import.meta.env.VITE_KINEMA_TEST_SEED !== undefined ? Number(import.meta.env.VITE_KINEMA_TEST_SEED) : Math.floor(Math.random() * 2 ** 32)) >>> 0;
-let rngState = SEED;
-/** mulberry32: small, fast, and good enough for test inputs. */
-function rand(): number {
-  rngState = (rngState + 0x6d2b79f5) >>> 0;
-  let t = rngState;
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-}
-beforeEach(({ task, onTestFailed }) => {
-  rngState = SEED;
-  onTestFailed(() => console.error(`kernels: "${task.name}" failed with seed ${SEED}; replay with VITE_KINEMA_TEST_SEED=${SEED}`));
-});
-
-const SENTINEL = -12345.5;
-const random = (n: number, scale = 1) => Float32Array.from({ length: n }, () => (rand() * 2 - 1) * scale);
-const filled = (n: number, value = SENTINEL) => new Float32Array(n).fill(value);
-
-function upload(data: Float32Array<ArrayBuffer> | Uint32Array<ArrayBuffer>): GPUBuffer {
-  const buffer = device.createBuffer({ size: Math.max(16, data.byteLength), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
-  device.queue.writeBuffer(buffer, 0, data);
-  return buffer;
-}
-
-async function download(buffer: GPUBuffer, bytes: number): Promise<ArrayBuffer> {
-  const read = device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-  const encoder = device.createCommandEncoder();
-  encoder.copyBufferToBuffer(buffer, 0, read, 0, bytes);
-  device.queue.submit([encoder.finish()]);
-  await read.mapAsync(GPUMapMode.READ);
-  const copy = read.getMappedRange().slice(0);
-  read.destroy();
-  return copy;
-}
-
-/** Records with `record`, submits through the kernels, and fails on any WebGPU validation error. */
-async function run(record: (encoder: GPUCommandEncoder) => void, using: Kernels = kernels): Promise<void> {
-  device.pushErrorScope('validation');
-  const encoder = device.createCommandEncoder();
-  record(encoder);
-  using.submit(encoder);
-  const error = await device.popErrorScope();
-  expect(error?.message ?? null).toBeNull();
-}
-
-/** Elementwise |got − want| ≤ tolerance(i); reports the worst index. */
-function expectClose(got: Float32Array, want: Float32Array, tolerance: (i: number) => number, what: string): void {
-  expect(got.length).toBe(want.length);
-  let worst = -1;
-  let worstExcess = 0;
-  for (let i = 0; i < want.length; i++) {
-    const excess = Math.abs(got[i]! - want[i]!) - tolerance(i);
-    if (!(excess <= worstExcess) && !(got[i] === want[i])) {
-      worst = i;
-      worstExcess = Number.isNaN(excess) ? Infinity : excess;
-    }
-  }
-  expect(worst, worst < 0 ? what : `${what}[${worst}]: gpu ${got[worst]}, cpu ${want[worst]}`).toBe(-1);
-}
+const gpu = useGpu();
+const { upload, download, downloadFloats, run } = gpu;
+const { rand, random } = seededRandom('kernels');
 
 /** Sizes straddle the workgroup size (64) and offsets straddle the 64-element binding alignment. */
 const SHAPES = [
@@ -108,8 +33,8 @@ describe('noise kernel vs CPU twin', () => {
       const want = filled(length);
       cpu.noise(want, c);
       const out = upload(filled(length));
-      await run((encoder) => kernels.noise(encoder, out, c));
-      const got = new Float32Array(await download(out, length * 4));
+      await run((encoder) => gpu.kernels.noise(encoder, out, c));
+      const got = await downloadFloats(out, length);
       expectClose(got, want, (i) => 1e-5 * Math.max(1, Math.abs(want[i]!)), `seed ${c.seed}`);
       out.destroy();
     });
@@ -125,8 +50,8 @@ describe('cfg kernel vs CPU twin', () => {
       cpu.cfg(input, want, c);
       const modelOutput = upload(input);
       const out = upload(filled(want.length));
-      await run((encoder) => kernels.cfg(encoder, modelOutput, out, c));
-      const got = new Float32Array(await download(out, want.length * 4));
+      await run((encoder) => gpu.kernels.cfg(encoder, modelOutput, out, c));
+      const got = await downloadFloats(out, want.length);
       const scale = (i: number) => 1 + Math.abs(input[c.inputOffset + i - c.outputOffset] ?? 0) * (1 + c.guidanceScale) * 3;
       expectClose(got, want, (i) => 4e-7 * scale(i), 'guided');
       modelOutput.destroy();
@@ -140,8 +65,8 @@ describe('cfg kernel vs CPU twin', () => {
     const want = input.slice();
     cpu.cfg(input, want, { count: n, guidanceScale: 7.5, inputOffset: 10, outputOffset: 10 });
     const buffer = upload(input);
-    await run((encoder) => kernels.cfg(encoder, buffer, buffer, { count: n, guidanceScale: 7.5, inputOffset: 10, outputOffset: 10 }));
-    expectClose(new Float32Array(await download(buffer, input.byteLength)), want, () => 1e-5, 'in place');
+    await run((encoder) => gpu.kernels.cfg(encoder, buffer, buffer, { count: n, guidanceScale: 7.5, inputOffset: 10, outputOffset: 10 }));
+    expectClose(await downloadFloats(buffer, input.length), want, () => 1e-5, 'in place');
     buffer.destroy();
   });
 });
@@ -168,15 +93,15 @@ describe('schedulerStep kernel vs CPU twin', () => {
       const gm = upload(m);
       const gNext = upload(filled(wantNext.length));
       const gX0 = upload(filled(wantX0.length));
-      await run((encoder) => kernels.schedulerStep(encoder, { x: gx, modelOutput: gm, xNext: gNext, ...(c.withX0 ? { x0: gX0 } : {}) }, c));
+      await run((encoder) => gpu.kernels.schedulerStep(encoder, { x: gx, modelOutput: gm, xNext: gNext, ...(c.withX0 ? { x0: gX0 } : {}) }, c));
       const { c: cc, d, e, f, g } = c.update;
       const size = (i: number, offset: number) => {
         const xv = Math.abs(x[c.xOffset + i - offset] ?? 0);
         const mv = Math.abs(m[c.modelOutputOffset + i - offset] ?? 0);
         return 1 + Math.abs(cc) * xv + Math.abs(d) * mv + Math.abs(e) * (Math.abs(cc) * xv + Math.abs(d) * mv) + Math.abs(f) * mv + Math.abs(g) * xv;
       };
-      expectClose(new Float32Array(await download(gNext, wantNext.byteLength)), wantNext, (i) => 1e-6 * size(i, c.xNextOffset), 'xNext');
-      expectClose(new Float32Array(await download(gX0, wantX0.byteLength)), wantX0, (i) => 1e-6 * size(i, c.x0Offset), 'x0');
+      expectClose(await downloadFloats(gNext, wantNext.length), wantNext, (i) => 1e-6 * size(i, c.xNextOffset), 'xNext');
+      expectClose(await downloadFloats(gX0, wantX0.length), wantX0, (i) => 1e-6 * size(i, c.x0Offset), 'x0');
       if (c.clipRange !== null) expect(wantX0.some((v) => Math.abs(v) === c.clipRange)).toBe(true);
       for (const b of [gx, gm, gNext, gX0]) b.destroy();
     });
@@ -189,8 +114,8 @@ describe('schedulerStep kernel vs CPU twin', () => {
     const want = data.slice();
     cpu.schedulerStep({ x: want, modelOutput: want, xNext: want, x0: want }, options);
     const buffer = upload(data);
-    await run((encoder) => kernels.schedulerStep(encoder, { x: buffer, modelOutput: buffer, xNext: buffer, x0: buffer }, options));
-    expectClose(new Float32Array(await download(buffer, data.byteLength)), want, () => 1e-5, 'in place');
+    await run((encoder) => gpu.kernels.schedulerStep(encoder, { x: buffer, modelOutput: buffer, xNext: buffer, x0: buffer }, options));
+    expectClose(await downloadFloats(buffer, data.length), want, () => 1e-5, 'in place');
     buffer.destroy();
   });
 });
@@ -211,11 +136,11 @@ describe('schedulerStep kernel driven by real plans equals the schedulers\' dire
       let worst = 0;
       for (let i = 0; i < plan.steps; i++) {
         const m = random(n, 2);
-        device.queue.writeBuffer(gm, 0, m);
+        gpu.device.queue.writeBuffer(gm, 0, m);
         const want = step(plan, i, x, m);
-        await run((encoder) => kernels.schedulerStep(encoder, { x: gx, modelOutput: gm, xNext: gx, x0: gx0 }, { count: n, update: plan.updates[i]!, clipRange: plan.clipRange }));
-        const got = new Float32Array(await download(gx, n * 4));
-        const gotX0 = new Float32Array(await download(gx0, n * 4));
+        await run((encoder) => gpu.kernels.schedulerStep(encoder, { x: gx, modelOutput: gm, xNext: gx, x0: gx0 }, { count: n, update: plan.updates[i]!, clipRange: plan.clipRange }));
+        const got = await downloadFloats(gx, n);
+        const gotX0 = await downloadFloats(gx0, n);
         for (let k = 0; k < n; k++) {
           worst = Math.max(worst, Math.abs(got[k]! - want.prevSample[k]!) / (1 + Math.abs(want.prevSample[k]!)));
           worst = Math.max(worst, Math.abs(gotX0[k]! - want.predOriginal[k]!) / (1 + Math.abs(want.predOriginal[k]!)));
@@ -244,8 +169,8 @@ describe('affine kernel vs CPU twin', () => {
       cpu.affine(input, want, options);
       const gi = upload(input);
       const go = upload(filled(want.length));
-      await run((encoder) => kernels.affine(encoder, gi, go, options));
-      expectClose(new Float32Array(await download(go, want.byteLength)), want, (i) => 1e-6 * (1 + Math.abs(want[i]!) * 4), 'affine');
+      await run((encoder) => gpu.kernels.affine(encoder, gi, go, options));
+      expectClose(await downloadFloats(go, want.length), want, (i) => 1e-6 * (1 + Math.abs(want[i]!) * 4), 'affine');
       gi.destroy();
       go.destroy();
     });
@@ -271,7 +196,7 @@ describe('toRgba kernel vs CPU twin', () => {
       cpu.toRgba(video, want, c);
       const gv = upload(video);
       const go = upload(new Uint32Array(pixels).fill(0x07070707));
-      await run((encoder) => kernels.toRgba(encoder, gv, go, c));
+      await run((encoder) => gpu.kernels.toRgba(encoder, gv, go, c));
       const got = new Uint8Array(await download(go, 4 * pixels));
       let off = 0;
       let maxDiff = 0;
@@ -291,15 +216,15 @@ describe('toRgba kernel vs CPU twin', () => {
 
 describe('dispatch beyond one grid row', () => {
   it('uses a 2-D grid when workgroups exceed maxComputeWorkgroupsPerDimension (workgroup size 1)', async () => {
-    const tiny = await createKernels(device, { workgroupSize: 1 });
-    const n = device.limits.maxComputeWorkgroupsPerDimension + 1001;
+    const tiny = await createKernels(gpu.device, { workgroupSize: 1 });
+    const n = gpu.device.limits.maxComputeWorkgroupsPerDimension + 1001;
     const input = random(2 * n);
     const want = new Float32Array(n);
     cpu.cfg(input, want, { count: n, guidanceScale: 3 });
     const gi = upload(input);
     const go = upload(filled(n));
     await run((encoder) => tiny.cfg(encoder, gi, go, { count: n, guidanceScale: 3 }), tiny);
-    expectClose(new Float32Array(await download(go, n * 4)), want, () => 1e-5, '2-D grid');
+    expectClose(await downloadFloats(go, n), want, () => 1e-5, '2-D grid');
     tiny.destroy();
     gi.destroy();
     go.destroy();
@@ -307,14 +232,14 @@ describe('dispatch beyond one grid row', () => {
 
   it('rejects slices past the end of a buffer and partial overlaps before touching the GPU', () => {
     const small = upload(new Float32Array(8));
-    const encoder = device.createCommandEncoder();
-    expect(() => kernels.noise(encoder, small, { count: 8, seed: 1, offset: 1 })).toThrow(/exceeds the buffer/);
-    expect(() => kernels.cfg(encoder, small, small, { count: 5, guidanceScale: 1 })).toThrow(RangeError);
-    expect(() => kernels.cfg(encoder, small, small, { count: 2, guidanceScale: 1, outputOffset: 1 })).toThrow(/out overlaps modelOutput/);
+    const encoder = gpu.device.createCommandEncoder();
+    expect(() => gpu.kernels.noise(encoder, small, { count: 8, seed: 1, offset: 1 })).toThrow(/exceeds the buffer/);
+    expect(() => gpu.kernels.cfg(encoder, small, small, { count: 5, guidanceScale: 1 })).toThrow(RangeError);
+    expect(() => gpu.kernels.cfg(encoder, small, small, { count: 2, guidanceScale: 1, outputOffset: 1 })).toThrow(/out overlaps modelOutput/);
     const update = { c: 1, d: 0, e: 1, f: 0, g: 0 };
-    expect(() => kernels.schedulerStep(encoder, { x: small, modelOutput: small, xNext: small }, { count: 4, update, xNextOffset: 2, modelOutputOffset: 4 })).toThrow(/xNext overlaps x/);
-    expect(() => kernels.schedulerStep(encoder, { x: small, modelOutput: small, xNext: small, x0: small }, { count: 2, update, modelOutputOffset: 2, xNextOffset: 4, x0Offset: 4 })).toThrow(/overlaps/);
-    expect(() => kernels.toRgba(encoder, small, small, { frames: 1, height: 1, width: 1 })).toThrow(/different buffers/);
+    expect(() => gpu.kernels.schedulerStep(encoder, { x: small, modelOutput: small, xNext: small }, { count: 4, update, xNextOffset: 2, modelOutputOffset: 4 })).toThrow(/xNext overlaps x/);
+    expect(() => gpu.kernels.schedulerStep(encoder, { x: small, modelOutput: small, xNext: small, x0: small }, { count: 2, update, modelOutputOffset: 2, xNextOffset: 4, x0Offset: 4 })).toThrow(/overlaps/);
+    expect(() => gpu.kernels.toRgba(encoder, small, small, { frames: 1, height: 1, width: 1 })).toThrow(/different buffers/);
     small.destroy();
   });
 });
