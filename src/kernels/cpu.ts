@@ -4,7 +4,7 @@
  * two differ only where a GPU fuses a multiply-add or rounds a transcendental differently.
  * Imports nothing GPU: safe in Node.
  */
-import { normalAt } from './philox';
+import { fillNormals } from './philox';
 import type { AffineOptions, CfgOptions, CombineOptions, CombineTerm, NoiseOptions, SchedulerStepBuffers, SchedulerStepOptions, ToRgbaOptions } from './types';
 import { checkAliasing, checkCombineAliasing, resolveAffine, resolveCfg, resolveCombine, resolveNoise, resolveSchedulerStep, resolveToRgba } from './validate';
 
@@ -22,7 +22,7 @@ const f32 = Math.fround;
 /** out[offset + j] = N(0, 1) value (counterOffset + j) of `seed`. */
 export function noise(out: Float32Array, options: NoiseOptions): void {
   const o = resolveNoise(options, out.length);
-  for (let j = 0; j < o.count; j++) out[o.offset + j] = normalAt(o.counterOffset + j, o.seedLo, o.seedHi);
+  fillNormals(out, o.offset, o.count, o.counterOffset, o.seedLo, o.seedHi);
 }
 
 /** guided = u + g·(c − u) over a [2, N] model output (batch 0 unconditional, batch 1 conditional). */

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { noise } from '../../src/kernels/cpu';
-import { cosFolded, lnUnit, normalAt, noiseUniforms, philox4x32 } from '../../src/kernels/philox';
+import { cosFolded, fillNormals, lnUnit, normalAt, noiseUniforms, philox4x32 } from '../../src/kernels/philox';
 
 /** FNV-1a over the little-endian bytes of u32 words. */
 function fnv1a(words: ArrayLike<number>): string {
@@ -40,13 +40,17 @@ describe('philox noise, pinned bit for bit', () => {
     const seedLo = p.seed % 2 ** 32;
     const seedHi = Math.floor(p.seed / 2 ** 32);
 
-    it(`seed ${p.seed}, counters ${p.start}…${p.start + COUNT - 1}: noise() and normalAt`, () => {
+    it(`seed ${p.seed}, counters ${p.start}…${p.start + COUNT - 1}: noise(), fillNormals and normalAt`, () => {
       const out = new Float32Array(COUNT + 3).fill(-9);
       noise(out, { count: COUNT, seed: p.seed, offset: 2, counterOffset: p.start });
       expect([out[0], out[1], out[COUNT + 2]]).toEqual([-9, -9, -9]); // nothing written outside the range
       const filled = out.subarray(2, 2 + COUNT);
       expect(fnv1a(bitsOf(filled))).toBe(p.normals);
       expect(hex(bitsOf(filled.subarray(0, 4)))).toEqual(p.first);
+      const direct = new Float32Array(COUNT);
+      fillNormals(direct, 0, COUNT, p.start, seedLo, seedHi);
+      expect(fnv1a(bitsOf(direct))).toBe(p.normals);
+      // normalAt goes through the other copy of the Philox rounds (philoxInto), so this also holds the two copies equal.
       const single = new Float32Array(COUNT);
       for (let i = 0; i < COUNT; i++) single[i] = normalAt(p.start + i, seedLo, seedHi);
       expect(fnv1a(bitsOf(single))).toBe(p.normals);
