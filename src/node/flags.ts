@@ -49,6 +49,8 @@ export function parseFlags(argv: readonly string[], table: FlagTable): ParsedFla
       if (values.has(name)) throw new UsageError(`${name} was given twice`);
       values.set(name, value);
     } else if (table.switches.has(name)) {
+      // `--json=false` would otherwise read as --json: say so rather than do the opposite of what was typed.
+      if (eq > 0) throw new UsageError(`${name} takes no value (drop "=${arg.slice(eq + 1)}")`);
       switches.add(name);
     } else if (arg.startsWith('-') && arg.length > 1) {
       throw new UsageError(`unknown option ${arg} (see ${table.help})`);

@@ -42,6 +42,9 @@ describe('parseFlags', () => {
     // Only long flags take `=`: `-h=1` is not -h.
     [['-h=1'], 'unknown option -h=1 (see tool --help)'],
     [['-x'], 'unknown option -x (see tool --help)'],
+    // A switch takes no value: `--json=false` must not quietly mean --json.
+    [['--json=false'], '--json takes no value (drop "=false")'],
+    [['--json='], '--json takes no value (drop "=")'],
   ])('refuses %j with UsageError', (argv, message) => {
     expect(() => parseFlags(argv, TABLE)).toThrow(UsageError);
     expect(() => parseFlags(argv, TABLE)).toThrow(new UsageError(message));
