@@ -7,6 +7,7 @@
  */
 import { KinemaError, throwIfAborted } from '../errors';
 import { createClipEncoder, type ClipEncoder } from '../encode';
+import { shouldWarmUp, warmUp } from './warm-up';
 import {
   loadFiles, openModelStore, isCached, clearCache, cachedModels, modelCachePrefix, CacheApiStore, MemoryStore, resolveManifest, saveManifest,
   isTransientManifestFailure, type LoadedFiles, type ModelStore, type StorageManagerLike,
@@ -57,37 +58,6 @@ interface LoadedModel {
   loadMs: number;
   /** The warm-up generation's share of loadMs; undefined when none ran. */
   warmUpMs?: number;
-}
-
-/**
- * The warm-up's ceiling: models whose chosen weights are at most this many bytes are warmed up on wasm
- * (a one-step generation costs them tens of milliseconds; a model of gigabytes would spend minutes on it,
- * and its generations are long enough that the first run's fixed cost does not show).
- */
-export const WARM_UP_MAX_WEIGHT_BYTES = 64 * 1024 ** 2;
-
-/**
- * Whether load() ends with a warm-up generation. onnxruntime-web's wasm compiles each of its functions when
- * it first runs (V8 compiles wasm lazily, then tiers hot functions up), so a page's first generation pays
- * for compiling every kernel it touches: 1.5–2.5 times a later one for kinema-micro (BENCHMARKS.md, cold
- * start). One step through the same graphs and code at load moves that cost into the load.
- */
-export function shouldWarmUp(load: { warmUp?: boolean; backend: LocalBackend; canGenerate: boolean; weightsBytes: number }): boolean {
-  // A model without every component cannot generate (component runs only): nothing to warm up.
-  if (load.warmUp === false || !load.canGenerate) return false;
-  return load.warmUp === true || (load.backend === 'wasm' && load.weightsBytes <= WARM_UP_MAX_WEIGHT_BYTES);
-}
-
-/** One generation of the model's fewest steps at its default size, frames out and dropped. */
-async function warmUp(model: LoadedModel, signal?: AbortSignal): Promise<void> {
-  const { manifest } = model;
-  const d = manifest.defaults;
-  const spec: EngineGenerateSpec = {
-    prompt: '', negativePrompt: '', seed: 0, steps: manifest.limits.steps.min, guidanceScale: d.guidanceScale,
-    numFrames: d.numFrames, fps: d.fps, width: d.width, height: d.height, format: 'frames', outputScale: 1,
-    outputFilter: 'nearest', previewEvery: 0, returnFrames: false, watermark: false,
-  };
-  await model.family.generate(model.state, spec, signal ? { signal } : {});
 }
 
 /** Chains released in the manifest's declared order. */
@@ -301,7 +271,7 @@ export function createEngine(platform: EnginePlatform = defaultPlatform()): Engi
     if (warm) {
       const t = performance.now();
       try {
-        await warmUp(model, signal);
+        await warmUp(family, state, manifest, signal);
       } catch (error) {
         await release(model);
         // An abort during the warm-up is the load's abort; any other failure is what a generation would meet.

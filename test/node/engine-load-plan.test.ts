@@ -10,6 +10,7 @@ import { KinemaError } from '../../src/errors';
 import { familyFor, KNOWN_PIPELINES } from '../../src/families';
 import type { CacheLike, CacheStorageLike } from '../../src/loader';
 import type { ProgressEvent } from '../../src/progress/events';
+import { WARM_UP_MAX_WEIGHT_BYTES, shouldWarmUp } from '../../src/engine/warm-up';
 
 const URL_ = 'https://example.com/models/kinema-micro/manifest.json';
 const manifestJson = readFileSync(new URL('../fixtures/manifests/good.json', import.meta.url), 'utf8');
@@ -143,16 +144,7 @@ describe('engine load: a family that cannot be staged', () => {
 });
 
 describe('the warm-up at the end of a load', () => {
-  let shouldWarmUp: typeof import('../../src/engine/engine').shouldWarmUp;
-  let ceiling: number;
-  beforeAll(async () => {
-    vi.stubGlobal('GPUBufferUsage', { MAP_READ: 1, MAP_WRITE: 2, COPY_SRC: 4, COPY_DST: 8, INDEX: 16, VERTEX: 32, UNIFORM: 64, STORAGE: 128, INDIRECT: 256, QUERY_RESOLVE: 512 });
-    try {
-      ({ shouldWarmUp, WARM_UP_MAX_WEIGHT_BYTES: ceiling } = await import('../../src/engine/engine'));
-    } finally {
-      vi.unstubAllGlobals();
-    }
-  });
+  const ceiling = WARM_UP_MAX_WEIGHT_BYTES;
 
   it('runs by default on wasm for a small model, and not on WebGPU or for a model above the ceiling', () => {
     const small = { backend: 'wasm' as const, canGenerate: true, weightsBytes: 11e6 };
